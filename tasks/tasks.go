@@ -1,0 +1,221 @@
+// Package tasks defines chatsync's asynq tasks: their type names, payloads
+// and constructors (queue, retry budget, timeout, retention and a
+// deterministic TaskID), and the handlers that turn them into Chat REST
+// calls under a cluster-wide rate limit.
+//
+// A task's ID is derived from the identity of the event that caused it, so
+// a callback or app event delivered twice never creates a second task:
+// asynq answers the second enqueue with an error wrapping
+// asynq.ErrTaskIDConflict, which producers treat as "already accepted".
+package tasks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/chatsync/chatsync/chatapi"
+)
+
+// Task type names, in asynq's domain:action form.
+const (
+	TypeSetRead     = "chat:set_read"     // admin_set_msg_read
+	TypeReadReceipt = "chat:read_receipt" // c2c_msg_read_receipt
+	TypeUnread      = "chat:unread"       // record an unread change; may schedule a refresh
+	TypeRefresh     = "chat:unread_refresh"
+	TypeSinkNotify  = "sink:unread_updated" // POST an unread.updated event to SINK_URL
+)
+
+// Queues. Read-state writes outrank unread bookkeeping: a user waiting for a
+// conversation to turn read matters more than a badge count.
+const (
+	QueueRead   = "chat_read"   // set-read and read-receipt
+	QueueUnread = "chat_unread" // unread updates and refreshes
+	QueueSink   = "sink"        // notifications to SINK_URL
+)
+
+// DefaultQueues are the queue weights used when none are configured.
+func DefaultQueues() map[string]int {
+	return map[string]int{QueueRead: 6, QueueUnread: 3, QueueSink: 1}
+}
+
+// Defaults for Builder's zero values.
+const (
+	DefaultMaxRetry  = 12
+	DefaultTimeout   = 30 * time.Second
+	DefaultRetention = 24 * time.Hour
+)
+
+// Builder makes tasks with chatsync's options. Its zero value uses the
+// defaults. It is safe for concurrent use.
+type Builder struct {
+	MaxRetry int           // retries after the first attempt (default 12)
+	Timeout  time.Duration // per attempt (default 30 s)
+	// Retention keeps a completed task, and so its ID, this long: a
+	// redelivery within it is recognised as a duplicate (default 24 h).
+	Retention time.Duration
+}
+
+func (b Builder) opts(queue, id string) []asynq.Option {
+	maxRetry, timeout, retention := b.MaxRetry, b.Timeout, b.Retention
+	if maxRetry == 0 {
+		maxRetry = DefaultMaxRetry
+	}
+	if maxRetry < 0 {
+		maxRetry = 0
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	return []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout),
+		asynq.Retention(retention), asynq.TaskID(id)}
+}
+
+// ID derives a TaskID from a task type and the parts of an event's identity.
+// Parts are hashed, so any UserID or MsgKey is safe in them, and the same
+// parts always give the same ID.
+func ID(typ string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		// Length-prefixed, so ("ab","c") and ("a","bc") differ.
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return typ + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// SetRead is the payload of a TypeSetRead task: mark Account's conversation
+// with Peer read up to ReadTime.
+type SetRead struct {
+	Account  string `json:"account"`
+	Peer     string `json:"peer"`
+	ReadTime int64  `json:"read_time,omitempty"` // unix seconds; 0 = when the task runs
+	Source   string `json:"source,omitempty"`    // what caused it, for operators
+}
+
+// ReadReceipt is the payload of a TypeReadReceipt task: Account sends read
+// receipts for messages Peer sent to Account.
+type ReadReceipt struct {
+	Account string   `json:"account"`
+	Peer    string   `json:"peer"`
+	MsgKeys []string `json:"msg_keys"`
+	Source  string   `json:"source,omitempty"`
+}
+
+// Unread is the payload of a TypeUnread task: Account's unread counts
+// changed (or should be refreshed).
+type Unread struct {
+	Account string `json:"account"`
+	// Peers whose conversation counts changed and should be refreshed.
+	Peers []string `json:"peers,omitempty"`
+	// Total is the account's total C2C unread count as reported by a
+	// callback's UnreadMsgNum, measured at TotalAt; nil when unknown.
+	Total   *int  `json:"total,omitempty"`
+	TotalAt int64 `json:"total_at,omitempty"` // unix milliseconds
+	// RefreshTotal asks for the total to be fetched from Chat.
+	RefreshTotal bool   `json:"refresh_total,omitempty"`
+	Source       string `json:"source,omitempty"`
+}
+
+// Validate reports the first problem with p, or nil.
+func (p SetRead) Validate() error {
+	return firstErr(userID("account", p.Account), userID("peer", p.Peer), nonNegative("read_time", p.ReadTime))
+}
+
+// Validate reports the first problem with p, or nil.
+func (p ReadReceipt) Validate() error {
+	if err := firstErr(userID("account", p.Account), userID("peer", p.Peer)); err != nil {
+		return err
+	}
+	if len(p.MsgKeys) == 0 {
+		return errors.New("msg_keys is empty")
+	}
+	for i, k := range p.MsgKeys {
+		if k == "" {
+			return fmt.Errorf("msg_keys[%d] is empty", i)
+		}
+	}
+	return nil
+}
+
+// Validate reports the first problem with p, or nil.
+func (p Unread) Validate() error {
+	if err := userID("account", p.Account); err != nil {
+		return err
+	}
+	for i, peer := range p.Peers {
+		if err := userID(fmt.Sprintf("peers[%d]", i), peer); err != nil {
+			return err
+		}
+	}
+	if p.Total != nil && *p.Total < 0 {
+		return errors.New("total is negative")
+	}
+	return nil
+}
+
+// SetRead returns a TypeSetRead task whose ID derives from idParts.
+func (b Builder) SetRead(p SetRead, idParts ...string) (*asynq.Task, error) {
+	return b.build(TypeSetRead, QueueRead, p, p.Validate(), idParts)
+}
+
+// ReadReceipt returns a TypeReadReceipt task whose ID derives from idParts.
+func (b Builder) ReadReceipt(p ReadReceipt, idParts ...string) (*asynq.Task, error) {
+	return b.build(TypeReadReceipt, QueueRead, p, p.Validate(), idParts)
+}
+
+// Unread returns a TypeUnread task whose ID derives from idParts.
+func (b Builder) Unread(p Unread, idParts ...string) (*asynq.Task, error) {
+	return b.build(TypeUnread, QueueUnread, p, p.Validate(), idParts)
+}
+
+func (b Builder) build(typ, queue string, payload any, invalid error, idParts []string) (*asynq.Task, error) {
+	if invalid != nil {
+		return nil, fmt.Errorf("%s: %w", typ, invalid)
+	}
+	if len(idParts) == 0 {
+		return nil, fmt.Errorf("%s: no identity for the task ID", typ)
+	}
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode payload: %w", typ, err)
+	}
+	return asynq.NewTask(typ, data, b.opts(queue, ID(typ, idParts...))...), nil
+}
+
+// IsDuplicate reports whether an enqueue error means the task already
+// exists: the event was accepted before.
+func IsDuplicate(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
+
+func userID(field, id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%s is empty", field)
+	case len(id) > chatapi.MaxUserIDLen:
+		return fmt.Errorf("%s is longer than %d bytes", field, chatapi.MaxUserIDLen)
+	}
+	return nil
+}
+
+func nonNegative(field string, v int64) error {
+	if v < 0 {
+		return fmt.Errorf("%s is negative", field)
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
