@@ -3,6 +3,7 @@ package chatapi
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
@@ -11,7 +12,7 @@ import (
 // sigCache holds the admin UserSig. It generates one on first use, hands out
 // the same string until half its lifetime has passed, and regenerates it on
 // demand after Chat reports it expired or invalidated. Safe for concurrent
-// use; the fast path takes only a read lock.
+// use: the fast path is one atomic load; generation is serialised by mu.
 type sigCache struct {
 	sdkAppID int
 	key      string
@@ -19,18 +20,19 @@ type sigCache struct {
 	ttl      time.Duration
 	now      func() time.Time
 
-	mu        sync.RWMutex
+	cur atomic.Pointer[cachedSig]
+	mu  sync.Mutex // held while generating
+}
+
+type cachedSig struct {
 	sig       string
 	refreshAt time.Time
 }
 
 // get returns a UserSig that has at least half its lifetime left.
 func (c *sigCache) get() (string, error) {
-	c.mu.RLock()
-	sig, fresh := c.sig, c.now().Before(c.refreshAt)
-	c.mu.RUnlock()
-	if sig != "" && fresh {
-		return sig, nil
+	if s := c.cur.Load(); s != nil && c.now().Before(s.refreshAt) {
+		return s.sig, nil
 	}
 	return c.renew("")
 }
@@ -41,15 +43,14 @@ func (c *sigCache) get() (string, error) {
 func (c *sigCache) renew(stale string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sig != "" && c.sig != stale && c.now().Before(c.refreshAt) {
-		return c.sig, nil
+	if s := c.cur.Load(); s != nil && s.sig != stale && c.now().Before(s.refreshAt) {
+		return s.sig, nil
 	}
 	sig, err := tencentyun.GenUserSig(c.sdkAppID, c.key, c.admin, int(c.ttl/time.Second))
 	if err != nil {
 		// The library's errors never contain the key.
 		return "", fmt.Errorf("generate usersig: %w", err)
 	}
-	c.sig = sig
-	c.refreshAt = c.now().Add(c.ttl / 2)
+	c.cur.Store(&cachedSig{sig: sig, refreshAt: c.now().Add(c.ttl / 2)})
 	return sig, nil
 }

@@ -89,9 +89,7 @@ func TestSigCacheReusesAndRefreshes(t *testing.T) {
 		t.Error("sig replaced before half its lifetime")
 	}
 	advance(2 * time.Hour) // 25h: past half of 48h
-	c.mu.RLock()
-	refreshAt := c.refreshAt
-	c.mu.RUnlock()
+	refreshAt := c.cur.Load().refreshAt
 	if now().Before(refreshAt) {
 		t.Fatalf("clock %v still before refreshAt %v", now(), refreshAt)
 	}
@@ -101,9 +99,7 @@ func TestSigCacheReusesAndRefreshes(t *testing.T) {
 	if _, err := c.get(); err != nil {
 		t.Fatal(err)
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if !c.refreshAt.After(refreshAt) {
+	if !c.cur.Load().refreshAt.After(refreshAt) {
 		t.Error("sig not regenerated after half its lifetime")
 	}
 }
