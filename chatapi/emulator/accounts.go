@@ -13,7 +13,7 @@ type state struct {
 	users  map[string]*user
 	dedup  map[dedupKey]dedupEntry
 	dedupQ []dedupRef // oldest first, for expiry
-	msgs   uint64     // messages stored, for MsgId
+	ids    uint64     // message numbers handed out, for order and MsgId
 }
 
 // user is an imported account and its C2C inboxes.

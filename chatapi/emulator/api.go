@@ -37,7 +37,6 @@ type call struct {
 	identifier string // the calling admin
 	now        time.Time
 	obj        object
-	callbacks  []callback // sent once the answer is ready
 }
 
 // endpoint describes one REST API.
@@ -94,11 +93,10 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	arrived := e.now()
 	api := strings.TrimPrefix(r.URL.Path, "/v4/")
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	out, cbs := e.process(r, api, arrived, body, readErr)
+	out := e.process(r, api, arrived, body, readErr)
 	e.rec.record(Request{Time: arrived, API: api, Body: rawBody(body),
 		ErrorCode: out.code, HTTPStatus: out.status})
 	e.log.Debug("chat api call", "api", api, "code", out.code, "status", out.status)
-	e.cb.enqueue(cbs...)
 	switch out.status {
 	case statusClientClosed:
 		return
@@ -114,37 +112,39 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // process runs the checks, the rate limit, faults and the API logic, in that order.
-func (e *Emulator) process(r *http.Request, api string, arrived time.Time, body []byte, readErr error) (outcome, []callback) {
+// Handlers queue their callbacks while they hold the state lock, so that the callbacks of one
+// conversation go out in the order of its changes.
+func (e *Emulator) process(r *http.Request, api string, arrived time.Time, body []byte, readErr error) outcome {
 	ep, known := lookup(api)
 	if !known || !strings.HasPrefix(r.URL.Path, "/v4/") {
-		return failed(fail(60009, "resource %q not found, check the URL", r.URL.Path)), nil
+		return failed(fail(60009, "resource %q not found, check the URL", r.URL.Path))
 	}
 	if r.Method != http.MethodPost {
-		return failed(fail(60002, "HTTP method %s not allowed, use POST", r.Method)), nil
+		return failed(fail(60002, "HTTP method %s not allowed, use POST", r.Method))
 	}
 	identifier, aerr := e.authenticate(r.URL.Query())
 	if aerr != nil {
-		return failed(aerr), nil
+		return failed(aerr)
 	}
 	if !e.limiter.allow(api, arrived) {
-		return failed(fail(60007, "REST API call frequency over the limit of %s", api)), nil
+		return failed(fail(60007, "REST API call frequency over the limit of %s", api))
 	}
 	if out, faulted := e.injectFault(r, api); faulted {
-		return out, nil
+		return out
 	}
 	if readErr != nil {
-		return failed(fail(60002, "request body: %v", readErr)), nil
+		return failed(fail(60002, "request body: %v", readErr))
 	}
 	obj, err := parseObject(body)
 	if err != nil {
-		return failed(fail(ep.parseCode, "Fail to Parse json data of body, Please check it: %v", err)), nil
+		return failed(fail(ep.parseCode, "Fail to Parse json data of body, Please check it: %v", err))
 	}
 	c := &call{api: api, identifier: identifier, now: e.now(), obj: obj}
 	resp, aerr := ep.handle(e, c)
 	if aerr != nil {
-		return failed(aerr), nil
+		return failed(aerr)
 	}
-	return outcome{status: http.StatusOK, payload: resp}, c.callbacks
+	return outcome{status: http.StatusOK, payload: resp}
 }
 
 // rawBody turns a request body into something Requests can hold: the JSON itself when valid,

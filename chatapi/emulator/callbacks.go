@@ -18,6 +18,7 @@ import (
 
 // Callback commands the emulator sends.
 const (
+	CommandBeforeSendMsg       = "C2C.CallbackBeforeSendMsg"
 	CommandAfterSendMsg        = "C2C.CallbackAfterSendMsg"
 	CommandAfterMsgReport      = "C2C.CallbackAfterMsgReport"
 	CommandAfterMsgReadReceipt = "C2C.CallbackAfterMsgReadReceipt"
@@ -98,6 +99,16 @@ func (d *dispatcher) setURL(u string) {
 	d.url = u
 }
 
+// currentURL returns the callback URL, or "" when callbacks are off or the dispatcher closed.
+func (d *dispatcher) currentURL() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ""
+	}
+	return d.url
+}
+
 // enqueue queues callbacks unless no URL is set or the dispatcher is closed.
 func (d *dispatcher) enqueue(cbs ...callback) {
 	d.mu.Lock()
@@ -152,32 +163,45 @@ func (d *dispatcher) drain(key string) {
 
 // send posts one callback and checks the reply.
 func (d *dispatcher) send(cb callback) error {
+	_, err := d.post(cb)
+	return err
+}
+
+// post posts one callback and returns its reply, which must be HTTP 200 with a JSON envelope
+// whose ActionStatus is "OK" or whose ErrorCode is not 0.
+func (d *dispatcher) post(cb callback) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
 	defer cancel()
 	req, err := d.request(ctx, cb)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := d.client.Do(req)
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err // its URL carries the Sign
+	}
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
 	reply, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("read reply: %w", err)
+		return nil, fmt.Errorf("read reply: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("reply status %d", resp.StatusCode)
+		return nil, fmt.Errorf("reply status %d", resp.StatusCode)
 	}
 	var env envelope
 	if err := json.Unmarshal(reply, &env); err != nil {
-		return fmt.Errorf("reply is not JSON: %w", err)
+		return nil, fmt.Errorf("reply is not JSON: %w", err)
 	}
-	if env.ActionStatus != "OK" {
-		return fmt.Errorf("reply ActionStatus %q ErrorCode %d", env.ActionStatus, env.ErrorCode)
+	if env.ActionStatus != "OK" && env.ErrorCode == 0 {
+		return nil, fmt.Errorf("reply ActionStatus %q", env.ActionStatus)
 	}
-	return nil
+	if env.ActionStatus != "OK" && cb.command != CommandBeforeSendMsg {
+		return nil, fmt.Errorf("reply ActionStatus %q ErrorCode %d", env.ActionStatus, env.ErrorCode)
+	}
+	return reply, nil
 }
 
 // request builds the POST of one callback, with Chat's query parameters.

@@ -31,7 +31,8 @@
 //	usersig sdkappid / identifier        70014 / 70013
 //	usersig expired                      70001
 //	usersig HMAC (or userbuf) mismatch   70009
-//	random not a uint32, contenttype≠json 60002
+//	random not a uint32                  60002
+//	contenttype not json                 60002
 //	over the rate limit                  60007
 //	injected fault                       the fault's code or HTTP status
 //	body empty or not a JSON object      90001 (openim), 60003 (im_open_login_svc)
@@ -42,7 +43,9 @@
 //     the wrong type or not imported 90008 (absent = the calling admin); MsgRandom 90005;
 //     MsgBody not an Array 90007, empty or malformed elements 90002, larger than 12 KB 93000;
 //     MsgLifeTime not an Integer 90044, outside 0..604800 90026; SyncOtherMachine 90031;
-//     other wrong field types 90001.
+//     other wrong field types 90001. The 120 s de-dup key is From_Account, To_Account,
+//     MsgSeq, MsgRandom and the CRC32 of MsgBody; calls without MsgSeq (which get a random one)
+//     are never de-duplicated.
 //   - admin_set_msg_read: Report_Account (the reader, the "To" side) missing or not imported
 //     90003; Peer_Account (the sender, the "From" side) 90008; MsgReadTime (a String or a
 //     Number of unix seconds, "" = now) not a non-negative integer 90001.
@@ -64,7 +67,9 @@
 //
 // Each API has its own strict sliding one-second window: a call is accepted only if fewer than
 // the limit calls of that API were accepted in the preceding second by Config.Now (the window
-// is (now−1s, now]); rejected calls answer 60007 and do not count. Faults (see [Fault]) apply
+// is (now−1s, now], measured when the request arrives); rejected calls answer 60007 and do not
+// count. A client that paces itself by send time to exactly the limit can still see 60007 when
+// network delays bunch its calls up; it needs a small margin. Faults (see [Fault]) apply
 // after authentication and the rate limit and before the API logic, so a faulted call changes
 // no state.
 //
@@ -77,6 +82,12 @@
 // the query SdkAppid, CallbackCommand, contenttype=json, ClientIP=127.0.0.1,
 // OptPlatform=RESTAPI and, with a token, Sign and RequestTime (see [CallbackSign]). A callback
 // succeeds on HTTP 200 with a JSON body whose ActionStatus is "OK"; it is never retried.
+//
+// With Config.BeforeSendMsgCallback, sendmsg first posts C2C.CallbackBeforeSendMsg and waits
+// for the reply (unless ForbidBeforeSendMsgCallback): ErrorCode 0 delivers, with the reply's
+// MsgBody and CloudCustomData when given; 1 answers 20006; 2 drops the message but answers
+// success; 120001–130000 answer that code and the reply's ErrorInfo. A failed or timed-out
+// callback delivers the message unchanged.
 //
 // # Inspection surface
 //
@@ -94,13 +105,16 @@
 //	POST   /emulator/accounts                   {"UserIDs":["a","b"]} imports accounts
 //	PUT    /emulator/callback                   {"URL":"http://…"} sets the callback URL ("" = none)
 //
-// Mutations answer 204; bad input answers 400 with {"error":"…"}.
+// Mutations answer 204; bad input answers 400, and an unknown API or endpoint 404, with
+// {"error":"…"}.
 //
 // # Not modelled
 //
 // Online state and online-only delivery (MsgLifeTime is validated, every message is stored and
-// OnlineOnlyFlag is 0), roaming retention, SyncOtherMachine, NoLastMsg, offline push, content
-// moderation, C2C.CallbackBeforeSendMsg, group chat, friendship and blacklists, account
-// deletion, per-edition feature gates, the daily message quota of trial editions and
-// per-API default limits (one limit applies to every API).
+// OnlineOnlyFlag is 0), roaming retention, SyncOtherMachine (both sides see the same history),
+// NoLastMsg, offline push, content moderation, retries of after-event callbacks,
+// Alert.RequestOverLimit, group chat, friendship and blacklists, account deletion, the other
+// REST APIs (batchsendmsg, importmsg, modify_c2c_msg, …), per-edition feature gates, the daily
+// message quota of trial editions and per-API default limits (one limit applies to every API).
+// Recalled messages keep their MsgBody in admin_getroammsg.
 package emulator

@@ -39,6 +39,10 @@ type Config struct {
 	CallbackURL string
 	// CallbackToken, when set, adds Sign and RequestTime to every callback.
 	CallbackToken string
+	// BeforeSendMsgCallback makes sendmsg post C2C.CallbackBeforeSendMsg synchronously first
+	// (unless ForbidBeforeSendMsgCallback) and honour the reply. Off by default: the after-event
+	// callbacks are always on while CallbackURL is set.
+	BeforeSendMsgCallback bool
 	// CallbackTimeout bounds each callback. Default DefaultCallbackTimeout.
 	CallbackTimeout time.Duration
 	// HTTPClient sends the callbacks. Default a client with keep-alive.
@@ -104,6 +108,8 @@ type Emulator struct {
 	log      *slog.Logger
 	admins   map[string]bool
 	mux      *http.ServeMux
+	// beforeSend enables C2C.CallbackBeforeSendMsg.
+	beforeSend bool
 
 	sigs    sigCache
 	limiter limiter
@@ -140,14 +146,15 @@ func New(cfg Config) (*Emulator, error) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	e := &Emulator{
-		appID:    cfg.SDKAppID,
-		key:      cfg.SecretKey,
-		sdkAppID: fmt.Sprint(cfg.SDKAppID),
-		now:      cfg.Now,
-		log:      cfg.Logger,
-		admins:   make(map[string]bool, len(cfg.Admins)),
-		rng:      rand.New(rand.NewPCG(seed, 2)),
-		st:       newState(),
+		appID:      cfg.SDKAppID,
+		key:        cfg.SecretKey,
+		sdkAppID:   fmt.Sprint(cfg.SDKAppID),
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		admins:     make(map[string]bool, len(cfg.Admins)),
+		beforeSend: cfg.BeforeSendMsgCallback,
+		rng:        rand.New(rand.NewPCG(seed, 2)),
+		st:         newState(),
 	}
 	e.limiter.init(cfg.RateLimit)
 	e.faults.init(seed)

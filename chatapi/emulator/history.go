@@ -91,18 +91,7 @@ func (e *Emulator) getRoamMsg(c *call) (any, *apiError) {
 	if peer == nil {
 		return nil, fail(90003, "Peer_Account %q does not exist", r.peer)
 	}
-	var all []*message
-	for _, ib := range []*inbox{op.inbox[r.peer], peer.inbox[r.op]} {
-		if ib == nil {
-			continue
-		}
-		for _, m := range ib.msgs {
-			if m.time >= r.minTime && m.time <= r.maxTime {
-				all = append(all, m)
-			}
-		}
-	}
-	slices.SortFunc(all, func(a, b *message) int { return b.cmp(a) })
+	all := history(op, peer, r.minTime, r.maxTime)
 	if r.lastKey != "" {
 		if i := slices.IndexFunc(all, func(m *message) bool { return m.key == r.lastKey }); i >= 0 {
 			all = all[i+1:]
@@ -121,6 +110,24 @@ func (e *Emulator) getRoamMsg(c *call) (any, *apiError) {
 	}
 	out.MsgCnt = len(out.MsgList)
 	return out, nil
+}
+
+// history returns the messages between a and b with minTime <= MsgTime <= maxTime, newest
+// first.
+func history(a, b *user, minTime, maxTime int64) []*message {
+	var all []*message
+	for _, ib := range []*inbox{a.inbox[b.id], b.inbox[a.id]} {
+		if ib == nil {
+			continue
+		}
+		for _, m := range ib.msgs {
+			if m.time >= minTime && m.time <= maxTime {
+				all = append(all, m)
+			}
+		}
+	}
+	slices.SortFunc(all, func(x, y *message) int { return y.cmp(x) })
+	return all
 }
 
 func roamItem(m *message) roamMsg {
@@ -177,17 +184,15 @@ func (e *Emulator) msgWithdraw(c *call) (any, *apiError) {
 	if len(msgs) == 0 {
 		return nil, fail(20022, "message %s does not exist", key)
 	}
-	n := 0
+	if !slices.ContainsFunc(msgs, func(m *message) bool { return !m.withdrawn }) {
+		return nil, fail(20023, "message %s was already recalled", key)
+	}
 	for _, m := range msgs {
 		if !m.withdrawn {
 			e.st.withdraw(m)
-			n++
 		}
 	}
-	if n == 0 {
-		return nil, fail(20023, "message %s was already recalled", key)
-	}
-	c.callbacks = append(c.callbacks, callback{
+	e.cb.enqueue(callback{
 		command: CommandAfterMsgWithDraw, order: conversationKey(from, to),
 		body: afterWithdraw{CallbackCommand: CommandAfterMsgWithDraw, FromAccount: from, ToAccount: to,
 			MsgKey: key, EventTime: eventTime(c.now), UnreadMsgNum: u.unread},

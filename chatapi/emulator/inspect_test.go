@@ -101,6 +101,10 @@ func TestInspection(t *testing.T) {
 	if code := h.code("openim/sendmsg", sendBody); code != 20004 {
 		t.Errorf("faulted call: ErrorCode %d, want 20004", code)
 	}
+	h.mustInspect("DELETE", "/emulator/faults/openim/sendmsg", "", http.StatusNoContent, nil)
+	if _, ok := h.emu.Faults()["openim/sendmsg"]; ok {
+		t.Error("DELETE /emulator/faults/openim/sendmsg left the fault")
+	}
 	h.mustInspect("DELETE", "/emulator/faults", "", http.StatusNoContent, nil)
 	if status, _ := h.post("openim/admin_set_msg_read", `{"Report_Account":"b","Peer_Account":"a"}`); status != http.StatusOK {
 		t.Errorf("after DELETE /emulator/faults: HTTP %d", status)

@@ -81,8 +81,6 @@ func (s *state) inboxOf(u *user, from string) *inbox {
 func (s *state) deliver(m *message) {
 	u := s.users[m.to]
 	ib := s.inboxOf(u, m.from)
-	s.msgs++
-	m.order = s.msgs
 	i := len(ib.msgs)
 	for i > 0 && ib.msgs[i-1].cmp(m) > 0 {
 		i--
@@ -165,13 +163,14 @@ func (s *state) dedupRemember(k dedupKey, en dedupEntry) {
 
 // sendReq is a checked sendmsg body.
 type sendReq struct {
-	from, to    string
-	seq         uint32
-	random      uint32
-	body        json.RawMessage
-	cloudData   string
-	noUnread    bool
-	forbidAfter bool
+	from, to     string
+	seq          uint32
+	random       uint32
+	body         json.RawMessage
+	cloudData    string
+	noUnread     bool
+	forbidAfter  bool
+	forbidBefore bool
 }
 
 type sendResponse struct {
@@ -203,6 +202,40 @@ func (e *Emulator) sendMsg(c *call) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	m, dup, aerr := e.newMessage(c, req)
+	switch {
+	case aerr != nil:
+		return nil, aerr
+	case dup != nil:
+		return *dup, nil
+	}
+	if e.beforeSend && !req.forbidBefore {
+		deliver, aerr := e.cb.beforeSend(m)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if !deliver { // dropped silently: the sender sees success
+			return sendResponse{envelope: ok(), MsgTime: m.time, MsgKey: m.key}, nil
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if dup := e.dedupHit(req, c.now); dup != nil { // a concurrent twin got there first
+		return *dup, nil
+	}
+	e.st.deliver(m)
+	if req.seq != 0 {
+		e.st.dedupRemember(req.dedupKey(), dedupEntry{msgKey: m.key, msgTime: m.time, at: c.now})
+	}
+	if !req.forbidAfter {
+		e.cb.enqueue(afterSend(m, e.st.users[m.to].unread))
+	}
+	return sendResponse{envelope: ok(), MsgTime: m.time, MsgKey: m.key}, nil
+}
+
+// newMessage checks the accounts and the de-dup window and makes the message, not yet stored.
+// dup is the original answer when the call repeats one within 120 s.
+func (e *Emulator) newMessage(c *call, req sendReq) (m *message, dup *sendResponse, aerr *apiError) {
 	seq := req.seq
 	if seq == 0 {
 		seq = e.randUint32()
@@ -210,40 +243,53 @@ func (e *Emulator) sendMsg(c *call) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.accountExists(req.from) {
-		return nil, fail(90008, "From_Account %q does not exist", req.from)
+		return nil, nil, fail(90008, "From_Account %q does not exist", req.from)
 	}
 	if !e.accountExists(req.to) {
-		return nil, fail(90012, "To_Account %q is not registered", req.to)
+		return nil, nil, fail(90012, "To_Account %q is not registered", req.to)
 	}
-	dk := dedupKey{req.from, req.to, req.seq, req.random, crc32.ChecksumIEEE(req.body)}
-	if req.seq != 0 {
-		if en, dup := e.st.dedupLookup(dk, c.now); dup {
-			return sendResponse{envelope: ok(), MsgTime: en.msgTime, MsgKey: en.msgKey}, nil
-		}
+	if dup := e.dedupHit(req, c.now); dup != nil {
+		return nil, dup, nil
 	}
+	e.st.ids++
 	t := c.now.Unix()
-	m := &message{
+	return &message{
 		from: req.from, to: req.to, seq: seq, random: req.random, time: t,
-		key:  fmt.Sprintf("%d_%d_%d", seq, req.random, t),
-		body: req.body, cloudData: req.cloudData, noUnread: req.noUnread,
+		key:   fmt.Sprintf("%d_%d_%d", seq, req.random, t),
+		id:    fmt.Sprintf("%d-%d-%d", 144115200000000000+e.st.ids, t, req.random),
+		order: e.st.ids,
+		body:  req.body, cloudData: req.cloudData, noUnread: req.noUnread,
+	}, nil, nil
+}
+
+// dedupHit returns the original answer if req repeats a sendmsg of the last 120 s. Only calls
+// with a MsgSeq can repeat one. The caller holds e.mu.
+func (e *Emulator) dedupHit(req sendReq, now time.Time) *sendResponse {
+	if req.seq == 0 {
+		return nil
 	}
-	e.st.deliver(m)
-	m.id = fmt.Sprintf("%d-%d-%d", 144115200000000000+e.st.msgs, t, req.random)
-	if req.seq != 0 {
-		e.st.dedupRemember(dk, dedupEntry{msgKey: m.key, msgTime: t, at: c.now})
+	en, dup := e.st.dedupLookup(req.dedupKey(), now)
+	if !dup {
+		return nil
 	}
-	if !req.forbidAfter {
-		c.callbacks = append(c.callbacks, callback{
-			command: CommandAfterSendMsg, order: conversationKey(m.from, m.to),
-			body: afterSendMsg{
-				CallbackCommand: CommandAfterSendMsg, FromAccount: m.from, ToAccount: m.to,
-				MsgSeq: m.seq, MsgRandom: m.random, MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
-				ErrorInfo: "send msg succeed", UnreadMsgNum: e.st.users[m.to].unread,
-				MsgBody: m.body, CloudCustomData: m.cloudData,
-			},
-		})
+	return &sendResponse{envelope: ok(), MsgTime: en.msgTime, MsgKey: en.msgKey}
+}
+
+func (r sendReq) dedupKey() dedupKey {
+	return dedupKey{r.from, r.to, r.seq, r.random, crc32.ChecksumIEEE(r.body)}
+}
+
+// afterSend is the C2C.CallbackAfterSendMsg of a delivered message.
+func afterSend(m *message, unread int) callback {
+	return callback{
+		command: CommandAfterSendMsg, order: conversationKey(m.from, m.to),
+		body: afterSendMsg{
+			CallbackCommand: CommandAfterSendMsg, FromAccount: m.from, ToAccount: m.to,
+			MsgSeq: m.seq, MsgRandom: m.random, MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
+			ErrorInfo: "send msg succeed", UnreadMsgNum: unread,
+			MsgBody: m.body, CloudCustomData: m.cloudData,
+		},
 	}
-	return sendResponse{envelope: ok(), MsgTime: t, MsgKey: m.key}, nil
 }
 
 // parseSendMsg checks a sendmsg body. A missing From_Account means the calling admin.
@@ -281,20 +327,27 @@ func parseSendMsg(o object, admin string) (sendReq, *apiError) {
 	if aerr := parseMsgBody(o, &req); aerr != nil {
 		return req, aerr
 	}
+	return req, parseSendOptions(o, &req)
+}
+
+// parseSendOptions reads CloudCustomData, SendMsgControl and ForbidCallbackControl.
+func parseSendOptions(o object, req *sendReq) *apiError {
+	var err error
 	if req.cloudData, _, err = o.optStr("CloudCustomData"); err != nil {
-		return req, fail(90001, "CloudCustomData %v", err)
+		return fail(90001, "CloudCustomData %v", err)
 	}
 	controls, _, err := o.optStrList("SendMsgControl")
 	if err != nil {
-		return req, fail(90001, "SendMsgControl %v", err)
+		return fail(90001, "SendMsgControl %v", err)
 	}
 	req.noUnread = slices.Contains(controls, "NoUnread")
 	forbid, _, err := o.optStrList("ForbidCallbackControl")
 	if err != nil {
-		return req, fail(90001, "ForbidCallbackControl %v", err)
+		return fail(90001, "ForbidCallbackControl %v", err)
 	}
 	req.forbidAfter = slices.Contains(forbid, "ForbidAfterSendMsgCallback")
-	return req, nil
+	req.forbidBefore = slices.Contains(forbid, "ForbidBeforeSendMsgCallback")
+	return nil
 }
 
 // msgTypes are the message element types Chat accepts.

@@ -199,3 +199,17 @@ func TestMsgWithdraw(t *testing.T) {
 		})
 	}
 }
+
+// TestGetRoamMsgPageSize checks the ≈13 KB page cap and the older From_Account/To_Account form.
+func TestGetRoamMsgPageSize(t *testing.T) {
+	h := setup(t, nil)
+	h.emu.ImportAccounts("a", "b")
+	text := strings.Repeat("x", 6<<10)
+	for i := range 3 {
+		h.ok("openim/sendmsg", fmt.Sprintf(`{"From_Account":"a","To_Account":"b","MsgRandom":%d,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":%q}}]}`, i, text))
+	}
+	p := h.ok("openim/admin_getroammsg", `{"From_Account":"b","To_Account":"a","MaxCnt":10,"MinTime":0,"MaxTime":1999999999}`)
+	if p["MsgCnt"] != 2.0 || p["Complete"] != 0.0 {
+		t.Errorf("MsgCnt %v Complete %v, want 2 and 0", p["MsgCnt"], p["Complete"])
+	}
+}

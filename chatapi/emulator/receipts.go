@@ -82,7 +82,7 @@ func (e *Emulator) readReceipt(c *call) (any, *apiError) {
 			m.peerRead = true
 		}
 	}
-	c.callbacks = append(c.callbacks, callback{
+	e.cb.enqueue(callback{
 		command: CommandAfterMsgReadReceipt, order: conversationKey(op, peer),
 		body: afterReadReceipt{CallbackCommand: CommandAfterMsgReadReceipt, OperatorAccount: op,
 			PeerAccount: peer, C2CMsgInfo: infos, EventTime: eventTime(c.now)},

@@ -61,7 +61,7 @@ func (e *Emulator) setMsgRead(c *call) (any, *apiError) {
 		return nil, fail(90008, "Peer_Account %q does not exist", peer)
 	}
 	last := e.st.setRead(u, peer, readTime)
-	c.callbacks = append(c.callbacks, callback{
+	e.cb.enqueue(callback{
 		command: CommandAfterMsgReport, order: conversationKey(report, peer),
 		body: afterMsgReport{CallbackCommand: CommandAfterMsgReport, ReportAccount: report,
 			PeerAccount: peer, LastReadTime: last, EventTime: eventTime(c.now), UnreadMsgNum: u.unread},
