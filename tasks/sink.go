@@ -1,0 +1,174 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// EventUnreadUpdated is the type of the events posted to the sink.
+const EventUnreadUpdated = "unread.updated"
+
+// SinkEvent is the body posted to SINK_URL, in the Standard Webhooks shape.
+// Data is the user's snapshot when the event is delivered: notifications
+// are debounced, and a retry sends the latest state under the same
+// webhook-id. Receivers order snapshots by their measurement times.
+type SinkEvent struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      *Snapshot `json:"data"`
+}
+
+// SinkNotify is the payload of a TypeSinkNotify task: tell the sink about
+// Account's snapshot. Token names the pending notification it delivers.
+type SinkNotify struct {
+	Account string `json:"account"`
+	Token   string `json:"token"`
+}
+
+// Validate reports the first problem with p, or nil.
+func (p SinkNotify) Validate() error {
+	if err := userID("account", p.Account); err != nil {
+		return err
+	}
+	if p.Token == "" {
+		return errors.New("token is empty")
+	}
+	return nil
+}
+
+// SinkNotify returns a TypeSinkNotify task (queue QueueSink) whose ID
+// derives from idParts. It is not retained after completion.
+func (b Builder) SinkNotify(p SinkNotify, idParts ...string) (*asynq.Task, error) {
+	return b.internal(TypeSinkNotify, QueueSink, p, p.Validate(), idParts)
+}
+
+// sink posts signed events to the configured URL.
+type sink struct {
+	url    string
+	wh     *standardwebhooks.Webhook
+	client *http.Client
+}
+
+// newSink returns nil when no sink is configured.
+func newSink(rawURL, secret string, client *http.Client) (*sink, error) {
+	if rawURL == "" {
+		return nil, nil
+	}
+	var problems []string
+	if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, "SinkURL must be an absolute http(s) URL")
+	}
+	// The library's error would be about the secret's bytes; say only
+	// what is wrong.
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if secret == "" || err != nil {
+		problems = append(problems, `SinkSecret must be a base64 key, optionally prefixed "whsec_"`)
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	if client == nil {
+		client = &http.Client{Timeout: DefaultSinkTimeout}
+	}
+	return &sink{url: rawURL, wh: wh, client: client}, nil
+}
+
+func (w *Worker) enqueueNotify(ctx context.Context, account, token string) error {
+	t, err := w.tasks.SinkNotify(SinkNotify{Account: account, Token: token}, account, token)
+	if err != nil {
+		return err
+	}
+	if _, err := w.enq.EnqueueContext(ctx, t, w.processAt(w.debounce)); err != nil && !IsDuplicate(err) {
+		return fmt.Errorf("enqueue sink notification: %w", err)
+	}
+	return nil
+}
+
+// handleSinkNotify posts the user's current snapshot to the sink. A
+// non-2xx answer other than 408 and 429 below 500 is permanent (the sink
+// refuses the event; an operator can replay it once fixed); other failures
+// are retried.
+func (w *Worker) handleSinkNotify(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[SinkNotify](t)
+	if err != nil {
+		return err
+	}
+	if w.sink == nil {
+		return permanent(errors.New("sink notification: no sink configured"))
+	}
+	// Changes from now on schedule a new notification.
+	if _, err := w.store.takeNotification(ctx, p.Account, p.Token); err != nil {
+		return err
+	}
+	snap, err := w.store.Snapshot(ctx, p.Account)
+	if errors.Is(err, ErrNoSnapshot) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	id, ok := asynq.GetTaskID(ctx)
+	if !ok {
+		id = ID(TypeSinkNotify, p.Account, p.Token)
+	}
+	return w.sink.post(ctx, id, SinkEvent{Type: EventUnreadUpdated, Timestamp: time.Now().UTC(), Data: snap})
+}
+
+func (s *sink) post(ctx context.Context, id string, ev SinkEvent) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return permanent(fmt.Errorf("sink: encode event: %w", err))
+	}
+	sig, err := s.wh.Sign(id, ev.Timestamp, body)
+	if err != nil {
+		return fmt.Errorf("sink: sign event: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return permanent(fmt.Errorf("sink: build request: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, id)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(ev.Timestamp.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("sink: post: %w", redactURL(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return nil
+	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
+		return fmt.Errorf("sink: HTTP %d", c)
+	default:
+		return permanent(fmt.Errorf("sink: HTTP %d", c))
+	}
+}
+
+// redactURL drops the query (which may carry a token) from errors quoting
+// the sink URL.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		u, perr := url.Parse(ue.URL)
+		if perr == nil {
+			u.RawQuery, u.User = "", nil
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
