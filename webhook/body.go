@@ -1,0 +1,127 @@
+package webhook
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"unicode/utf8"
+)
+
+// maxPooledBuffer is the largest body buffer kept for reuse.
+const maxPooledBuffer = 64 << 10
+
+// body is a request body read into a pooled buffer.
+type body struct{ b []byte }
+
+// readBody reads r's body into a pooled buffer. It answers 413 for a body
+// over the limit (by Content-Length, or by counting when the length is not
+// given) and 400 for a body that cannot be read. The caller must call
+// s.release once done with it.
+func (s *Server) readBody(r *http.Request) (*body, error) {
+	cl := r.ContentLength
+	if cl > s.maxBody {
+		return nil, s.tooLarge()
+	}
+	bd := s.bufs.Get().(*body)
+	if cl > 0 {
+		// net/http never lets a body run past its Content-Length.
+		if int64(cap(bd.b)) < cl {
+			bd.b = make([]byte, cl)
+		}
+		bd.b = bd.b[:cl]
+		if _, err := io.ReadFull(r.Body, bd.b); err != nil {
+			s.release(bd)
+			return nil, badRequest("cannot read body", err)
+		}
+		return bd, nil
+	}
+	bd.b = bd.b[:0]
+	lr := io.LimitedReader{R: r.Body, N: s.maxBody + 1}
+	for {
+		if len(bd.b) == cap(bd.b) {
+			bd.b = append(bd.b, 0)[:len(bd.b)]
+		}
+		n, err := lr.Read(bd.b[len(bd.b):cap(bd.b)])
+		bd.b = bd.b[:len(bd.b)+n]
+		if int64(len(bd.b)) > s.maxBody {
+			s.release(bd)
+			return nil, s.tooLarge()
+		}
+		if err == io.EOF {
+			return bd, nil
+		}
+		if err != nil {
+			s.release(bd)
+			return nil, badRequest("cannot read body", err)
+		}
+	}
+}
+
+func (s *Server) release(bd *body) {
+	if cap(bd.b) <= maxPooledBuffer {
+		s.bufs.Put(bd)
+	}
+}
+
+func (s *Server) tooLarge() error {
+	return statusError(http.StatusRequestEntityTooLarge, "body is larger than %d bytes", s.maxBody)
+}
+
+// Problems checkJSON reports.
+var (
+	errEmptyBody   = errors.New("body is empty")
+	errInvalidUTF8 = errors.New("body is not valid UTF-8")
+	errTooDeep     = fmt.Errorf("JSON is nested deeper than %d levels", MaxJSONDepth)
+)
+
+// checkJSON rejects, before any decoding, a body that is empty, not valid
+// UTF-8 (encoding/json would silently replace such bytes) or nested deeper
+// than MaxJSONDepth. It does not otherwise validate the JSON.
+func checkJSON(b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errEmptyBody
+	}
+	if !utf8.Valid(b) {
+		return errInvalidUTF8
+	}
+	if jsonDepth(b, MaxJSONDepth) > MaxJSONDepth {
+		return errTooDeep
+	}
+	return nil
+}
+
+// jsonDepth returns the deepest nesting of arrays and objects in b, up to
+// limit+1: it stops counting once the limit is passed. Brackets inside
+// strings do not count. It is meant for input that may not be valid JSON.
+func jsonDepth(b []byte, limit int) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if deepest > limit {
+					return deepest
+				}
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
