@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -83,12 +85,24 @@ func (b Builder) opts(queue, id string) []asynq.Option {
 // Parts are hashed, so any UserID or MsgKey is safe in them, and the same
 // parts always give the same ID.
 func ID(typ string, parts ...string) string {
-	h := sha256.New()
+	var stack [256]byte
+	buf := stack[:0]
 	for _, p := range parts {
 		// Length-prefixed, so ("ab","c") and ("a","bc") differ.
-		fmt.Fprintf(h, "%d:%s;", len(p), p)
+		buf = strconv.AppendInt(buf, int64(len(p)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, p...)
+		buf = append(buf, ';')
 	}
-	return typ + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	var digits [32]byte
+	hex.Encode(digits[:], sum[:16])
+	var id strings.Builder
+	id.Grow(len(typ) + 1 + len(digits))
+	id.WriteString(typ)
+	id.WriteByte(':')
+	id.Write(digits[:])
+	return id.String()
 }
 
 // SetRead is the payload of a TypeSetRead task: mark Account's conversation

@@ -41,7 +41,7 @@ type Event struct {
 	Type     string   `json:"type"`
 	Account  string   `json:"account"`             // the user who reads, or whose counts change
 	Peer     string   `json:"peer,omitempty"`      // conversation.read, messages.read
-	ReadTime int64    `json:"read_time,omitempty"` // conversation.read; unix seconds, 0 = now
+	ReadTime int64    `json:"read_time,omitempty"` // conversation.read; unix seconds, 0 = when accepted
 	MsgKeys  []string `json:"msg_keys,omitempty"`  // messages.read; messages Peer sent to Account
 	Peers    []string `json:"peers,omitempty"`     // unread.refresh; none = refresh the total
 }

@@ -47,6 +47,12 @@ func (s *Server) postEvents(c echo.Context) error {
 
 	ts := make([]*asynq.Task, len(events))
 	for i, ev := range events {
+		if ev.Type == EventConversationRead && ev.ReadTime == 0 {
+			// "Read now" means now, when the event is accepted, not when a
+			// (possibly retried) task runs: a retry must not mark messages
+			// that arrived since as read.
+			ev.ReadTime = s.now().Unix()
+		}
 		if ts[i], err = s.eventTask(ev, id, i); err != nil {
 			s.m.event(ev.Type, resultInvalid)
 			return &httpError{status: http.StatusBadRequest, msg: "invalid events",

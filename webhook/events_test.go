@@ -48,9 +48,10 @@ func TestEventsAccepted(t *testing.T) {
 		want: []queuedTask{wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: 1669872000,
 			Source: "event:conversation.read"}, "msg_1", "0")},
 	}, {
-		name: "conversation.read without read_time",
+		name: "conversation.read without read_time is stamped when accepted",
 		body: ` {"account":"a","peer":"b","type":"conversation.read"} `,
-		want: []queuedTask{wantTask(t, tasks.SetRead{Account: "a", Peer: "b", Source: "event:conversation.read"}, "msg_1", "0")},
+		want: []queuedTask{wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: testNow().Unix(),
+			Source: "event:conversation.read"}, "msg_1", "0")},
 	}, {
 		name: "messages.read",
 		body: `{"type":"messages.read","account":"a","peer":"b","msg_keys":["1_2_3","4_5_6"]}`,
