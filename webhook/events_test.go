@@ -72,7 +72,7 @@ func TestEventsAccepted(t *testing.T) {
 			{"type":"messages.read","account":"a","peer":"b","msg_keys":["1_2_3"]},
 			{"type":"unread.refresh","account":"a"}]}`,
 		want: []queuedTask{
-			wantTask(t, tasks.SetRead{Account: "a", Peer: "b", Source: "event:conversation.read"}, "msg_1", "0"),
+			wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: testNow().Unix(), Source: "event:conversation.read"}, "msg_1", "0"),
 			wantTask(t, tasks.ReadReceipt{Account: "a", Peer: "b", MsgKeys: []string{"1_2_3"}, Source: "event:messages.read"}, "msg_1", "1"),
 			wantTask(t, tasks.Unread{Account: "a", RefreshTotal: true, Source: "event:unread.refresh"}, "msg_1", "2"),
 		},
