@@ -115,6 +115,19 @@ type Client struct {
 	http     *http.Client
 	sigs     *sigCache
 	observe  func(Call)
+	before   func(ctx context.Context, api string) error
+}
+
+// WithBeforeCall returns a Client that calls fn before every HTTP attempt,
+// including the immediate retry after a UserSig was regenerated, so that a
+// rate limiter in fn governs every request that reaches Chat. When fn
+// fails the attempt is not made and the call returns a Transient *Error
+// wrapping fn's error (use errors.As to find it). The copy shares the
+// original's UserSig cache and HTTP client.
+func (c *Client) WithBeforeCall(fn func(ctx context.Context, api string) error) *Client {
+	cp := *c
+	cp.before = fn
+	return &cp
 }
 
 // New returns a Client for cfg, or an error naming every invalid field.
@@ -225,6 +238,11 @@ func (c *Client) Do(ctx context.Context, api string, in any, out Response) error
 
 // attempt makes one HTTP call.
 func (c *Client) attempt(ctx context.Context, api, sig string, body []byte, out Response) error {
+	if c.before != nil {
+		if err := c.before(ctx, api); err != nil {
+			return &Error{API: api, Info: "before call", Err: err}
+		}
+	}
 	start := time.Now()
 	code, status, err := c.roundTrip(ctx, api, sig, body, out)
 	if c.observe != nil {

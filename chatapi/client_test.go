@@ -344,3 +344,38 @@ func TestAccounts(t *testing.T) {
 		t.Errorf("CheckAccounts() = %v, want ErrInvalidRequest", err)
 	}
 }
+
+func TestBeforeCallGovernsEveryAttempt(t *testing.T) {
+	f := setup(t, "a", "b")
+	var mu sync.Mutex
+	var seen []string
+	errStop := errors.New("stop")
+	stop := false
+	c := f.client.WithBeforeCall(func(_ context.Context, api string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, api)
+		if stop {
+			return errStop
+		}
+		return nil
+	})
+	f.emu.SetFault(chatapi.APISetMsgRead, emulator.Fault{Codes: []int{70001}, Count: 1})
+	if err := setRead("a", "b")(c); err != nil {
+		t.Fatalf("set read after one expired sig: %v", err)
+	}
+	if diff := cmp.Diff([]string{chatapi.APISetMsgRead, chatapi.APISetMsgRead}, seen); diff != "" {
+		t.Errorf("hook calls (-want +got):\n%s", diff)
+	}
+	stop = true
+	err := setRead("a", "b")(c)
+	if !errors.Is(err, errStop) || chatapi.ClassOf(err) != chatapi.Transient {
+		t.Errorf("hook failure: err = %v, class %v; want errStop, transient", err, chatapi.ClassOf(err))
+	}
+	if got := f.calls(chatapi.APISetMsgRead); got != 2 {
+		t.Errorf("%d calls reached Chat, want 2 (none after the hook failed)", got)
+	}
+	if err := setRead("a", "b")(f.client); err != nil {
+		t.Errorf("the original client runs no hook: %v", err)
+	}
+}

@@ -14,9 +14,6 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if err := w.limiter.Wait(ctx, chatapi.APISetMsgRead); err != nil {
-		return err
-	}
 	return w.chatError(w.chat.SetMsgRead(ctx, chatapi.SetMsgReadRequest{
 		ReportAccount: p.Account,
 		PeerAccount:   p.Peer,
@@ -33,9 +30,6 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 	msgs := make([]chatapi.MsgRef, len(p.MsgKeys))
 	for i, k := range p.MsgKeys {
 		msgs[i] = chatapi.MsgRef{FromAccount: p.Peer, ToAccount: p.Account, MsgKey: k}
-	}
-	if err := w.limiter.Wait(ctx, chatapi.APIReadReceipt); err != nil {
-		return err
 	}
 	return w.chatError(w.chat.SendReadReceipt(ctx, chatapi.ReadReceiptRequest{
 		OperatorAccount: p.Account,

@@ -96,6 +96,10 @@ func (w *Worker) chatError(err error) error {
 	if err == nil {
 		return nil
 	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return rl // our limiter, called by the client before each attempt
+	}
 	switch chatapi.ClassOf(err) {
 	case chatapi.Transient:
 		return err

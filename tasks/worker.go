@@ -134,12 +134,15 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tasks metrics: %w", err)
 	}
+	lim := newLimiter(cfg.Redis, gcraLimit(cfg.RateLimit, cfg.Headroom), cfg.MaxWait, m.limiterWait)
 	return &Worker{
-		chat:           cfg.Chat,
+		// Every HTTP attempt passes the limiter, the retry after a
+		// regenerated UserSig included.
+		chat:           cfg.Chat.WithBeforeCall(lim.Wait),
 		enq:            cfg.Enqueuer,
 		tasks:          cfg.Tasks,
 		store:          NewStore(cfg.Redis),
-		limiter:        newLimiter(cfg.Redis, gcraLimit(cfg.RateLimit, cfg.Headroom), cfg.MaxWait, m.limiterWait),
+		limiter:        lim,
 		debounce:       cfg.Debounce,
 		maxDelay:       cfg.MaxDelay,
 		backoff:        cfg.Backoff.withDefaults(),
