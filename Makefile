@@ -1,5 +1,5 @@
 # chatsync — the README's commands and a few helpers.
-.PHONY: dev test build
+.PHONY: dev test build bench docker demo
 
 dev: ## run chatsync on embedded defaults (miniredis + Chat emulator)
 	go run ./cmd/chatsync dev
@@ -9,3 +9,12 @@ test: ## the whole test suite against a real redis-server (installed if missing)
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
+
+bench: ## run the benchmark and write BENCHMARKS.md (ARGS=--full for 1,000,000 callbacks in the memory run)
+	./scripts/bench.sh $(ARGS)
+
+docker: ## build the container image chatsync:local (static, distroless, non-root)
+	docker build -t chatsync:local --build-arg VERSION=$$(git describe --always --dirty 2>/dev/null || echo dev) .
+
+demo: ## the complete local system in containers: Redis, serve, 3 workers and the Chat emulator
+	docker compose --profile demo up --build

@@ -8,15 +8,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+updated=""
 need_pkg() {
 	if command -v "$1" >/dev/null 2>&1; then return; fi
 	echo "test: installing $2 from Debian's packages" >&2
 	local sudo=""
 	[ "$(id -u)" = 0 ] || sudo="sudo"
-	$sudo apt-get update -qq
+	[ -n "$updated" ] || { $sudo apt-get update -qq; updated=1; }
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
 }
 need_pkg redis-server redis-server
+need_pkg docker-compose docker-compose # validates docker-compose.yml (no engine needed)
+need_pkg curl curl                     # runs the commands `chatsync dev` prints
 
 free_port() {
 	local p
@@ -42,7 +45,7 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 redis-cli -p "$port" ping >/dev/null || { cat "$tmp/redis.log" >&2; exit 1; }
-echo "test: redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+echo "test: redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$port" >&2
 
 export REDIS_URL="redis://127.0.0.1:$port"
 export CHATSYNC_REQUIRE_REDIS=1

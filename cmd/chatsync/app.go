@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/tasks"
+	"github.com/chatsync/chatsync/webhook"
+)
+
+// redisStartTimeout is how long a process waits for Redis at start.
+const redisStartTimeout = 30 * time.Second
+
+// app is what serve, work and dev share: the configuration, the logger, the
+// metrics registry and the Redis connections, all made once.
+type app struct {
+	cfg  config
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	rdb  *redis.Client        // the store, the limiter, enqueueing
+	conn asynq.RedisClientOpt // asynq servers and asynqmon, same settings
+	enq  *asynq.Client        // over rdb
+}
+
+// newApp connects to Redis (waiting up to redisStartTimeout for it) and
+// checks its version and eviction policy; embedded (miniredis) skips the
+// check.
+func newApp(ctx context.Context, cfg config, log *slog.Logger, embedded bool) (*app, error) {
+	rdb := redis.NewClient(cfg.Redis)
+	if err := waitRedis(ctx, rdb, redisStartTimeout); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	if !embedded {
+		if err := checkRedis(ctx, rdb, log); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	}
+	return &app{
+		cfg:  cfg,
+		log:  log,
+		reg:  newRegistry(),
+		rdb:  rdb,
+		conn: asynqConnOpt(cfg.Redis),
+		enq:  asynq.NewClientFromRedisClient(rdb),
+	}, nil
+}
+
+// close closes the Redis connections (the asynq client shares rdb's).
+func (a *app) close() { a.rdb.Close() }
+
+func (a *app) builder() tasks.Builder { return tasks.Builder{MaxRetry: a.cfg.MaxRetry} }
+
+func (a *app) ready(ctx context.Context) error { return pingRedis(ctx, a.rdb) }
+
+// newHTTP builds serve's handler: the webhook server (callbacks, events,
+// the unread API, health) with /metrics and /monitoring mounted on its
+// Echo, so that they share its request IDs and HTTP metrics. The returned
+// function releases asynqmon's connections.
+func (a *app) newHTTP() (*echo.Echo, func() error, error) {
+	srv, err := webhook.New(webhook.Config{
+		SDKAppID:               a.cfg.SDKAppID,
+		CallbackToken:          a.cfg.CallbackToken,
+		AllowInsecureCallbacks: a.cfg.CallbackInsecure,
+		EventSecrets:           a.cfg.EventSecrets,
+		APIKey:                 a.cfg.APIKey,
+		Snapshots:              tasks.NewStore(a.rdb),
+		AutoRead:               a.cfg.AutoRead,
+		Enqueuer:               a.enq,
+		Tasks:                  a.builder(),
+		Ready:                  a.ready,
+		Logger:                 a.log.With("component", "webhook"),
+		Registerer:             a.reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	registerQueueMetrics(a.reg, asynq.NewInspectorFromRedisClient(a.rdb))
+	e := srv.Echo()
+	e.GET("/metrics", echo.WrapHandler(metricsHandler(a.reg)))
+	closeMon := mountMonitoring(e, monitoringConfig{
+		User:     a.cfg.MonitoringUser,
+		Password: a.cfg.MonitoringPassword,
+		ReadOnly: a.cfg.MonitoringReadOnly,
+		Redis:    a.conn,
+	})
+	return e, closeMon, nil
+}
+
+// newWorker builds work's asynq server and handlers. chatBaseURL, when
+// set, overrides the configured Chat endpoint (dev's emulator).
+func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, error) {
+	observe, err := tasks.NewChatMetrics(a.reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	region, base := a.cfg.Region, a.cfg.BaseURL
+	if chatBaseURL != "" {
+		region, base = "", chatBaseURL
+	}
+	chat, err := chatapi.New(chatapi.Config{
+		SDKAppID:  a.cfg.SDKAppID,
+		SecretKey: a.cfg.SecretKey,
+		Admin:     a.cfg.Admin,
+		Region:    region,
+		BaseURL:   base,
+		Observe:   observe,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := tasks.NewWorker(tasks.Config{
+		Chat:       chat,
+		Redis:      a.rdb,
+		Enqueuer:   a.enq,
+		Tasks:      a.builder(),
+		RateLimit:  a.cfg.RateLimit,
+		Debounce:   a.cfg.Debounce,
+		SinkURL:    a.cfg.SinkURL,
+		SinkSecret: a.cfg.SinkSecret,
+		Logger:     a.log, // its asynq adapter adds component=asynq
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := asynq.NewServeMux()
+	w.Register(mux)
+	srv := asynq.NewServer(a.conn, w.ServerConfig(asynq.Config{
+		Concurrency:     a.cfg.Concurrency,
+		Queues:          a.cfg.Queues,
+		LogLevel:        asynqLevel(a.cfg.LogLevel),
+		ShutdownTimeout: a.cfg.ShutdownTimeout,
+	}))
+	return srv, mux, nil
+}

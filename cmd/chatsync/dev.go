@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+)
+
+const devUsage = `Runs all of chatsync in one process, with no Chat account and no Redis to set up:
+an embedded Redis (miniredis; REDIS_URL uses a real one instead), the Chat emulator with
+the demo accounts alice, bob and carol and its callbacks wired to chatsync itself,
+'serve' and 'work'. It prints the URLs and commands that send a message through the
+emulator, show the unread count, mark the conversation read and show the count drop.
+
+The Chat app, its secret key, callback token, events secret, API key and monitoring
+password are dev's own demo values, printed on purpose; never use them for real Chat.
+
+Environment (all optional):
+  HTTP_ADDR            chatsync's listen address (default 127.0.0.1:8080)
+  EMULATOR_ADDR        the emulator's listen address (default 127.0.0.1:9000)
+  REDIS_URL            use this Redis instead of the embedded one
+  API_KEY, EVENTS_SECRET, MONITORING_USER, MONITORING_PASSWORD, MONITORING_READONLY,
+  AUTO_READ_ACCOUNTS, CHAT_RATE_LIMIT, WORKER_CONCURRENCY, QUEUE_WEIGHTS,
+  UNREAD_DEBOUNCE, TASK_MAX_RETRY, SINK_URL, SINK_SECRET, SHUTDOWN_TIMEOUT
+                       as for serve and work
+  LOG_LEVEL            debug, info, warn or error (default info)
+  LOG_FORMAT           text or json (default text)
+`
+
+// Dev's demo values. They are not secrets: dev prints them so that its
+// commands can be pasted.
+const (
+	devSDKAppID      = 1400000000
+	devSecretKey     = "chatsync-dev-secret-key-not-for-real-chat"
+	devCallbackToken = "chatsync-dev-callback-token"
+	devAPIKey        = "dev-api-key"
+	devEventsKey     = "chatsync-dev-events-secret" // whsec_ + base64 of this
+	devMonitoring    = "dev"                        // user and password
+	devHTTPAddr      = "127.0.0.1:8080"             // dev listens on loopback only
+	devEmulatorAddr  = "127.0.0.1:9000"
+	devUserSigTTL    = 7 * 24 * time.Hour
+)
+
+// devAccounts are imported into dev's emulator.
+var devAccounts = []string{"alice", "bob", "carol"}
+
+// devConfig completes a dev configuration with the demo values where the
+// environment left them unset. shown holds what the banner may print of
+// each secret: the demo value, or a shell reference to the variable the
+// user set (their secrets are never printed).
+func devConfig(c config, lookup func(string) (string, bool)) (_ config, shown devSecrets) {
+	isSet := func(name string) bool { v, _ := lookup(name); return strings.TrimSpace(v) != "" }
+	c.SDKAppID, c.SecretKey, c.Region, c.BaseURL = devSDKAppID, devSecretKey, "", ""
+	c.CallbackToken, c.CallbackInsecure = devCallbackToken, false
+	shown = devSecrets{APIKey: "$API_KEY", EventsSecret: "$EVENTS_SECRET", MonitoringPassword: "$MONITORING_PASSWORD"}
+	if !isSet("HTTP_ADDR") {
+		c.HTTPAddr = devHTTPAddr
+	}
+	if c.APIKey == "" {
+		c.APIKey, shown.APIKey = devAPIKey, devAPIKey
+	}
+	if len(c.EventSecrets) == 0 {
+		c.EventSecrets = []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte(devEventsKey))}
+		shown.EventsSecret = c.EventSecrets[0]
+	}
+	if c.MonitoringUser == "" {
+		c.MonitoringUser, c.MonitoringPassword = devMonitoring, devMonitoring
+		shown.MonitoringPassword = devMonitoring
+	}
+	if !isSet("MONITORING_READONLY") {
+		c.MonitoringReadOnly = false // a playground: retry, delete and archive tasks at will
+	}
+	return c, shown
+}
+
+// devSecrets are the printable forms of dev's secrets.
+type devSecrets struct {
+	APIKey, EventsSecret, MonitoringPassword string
+}
+
+func runDev(ctx context.Context, p *process, args []string) error {
+	fs := newFlagSet("dev")
+	if err := p.parseNoArgs(fs, args, "dev", devUsage); err != nil {
+		return err
+	}
+	cfg, err := parseConfig(modeDev, p.lookup)
+	if err != nil {
+		return err
+	}
+	cfg, shown := devConfig(cfg, p.lookup)
+	log := newLogger(p.stderr, cfg.LogFormat, cfg.LogLevel)
+
+	embedded := cfg.Redis == nil
+	if embedded {
+		mr, opt, err := embeddedRedis()
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		cfg.Redis = opt
+	}
+	a, err := newApp(ctx, cfg, log, embedded)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	em, err := newEmulator(emulatorConfig{SDKAppID: cfg.SDKAppID, SecretKey: cfg.SecretKey, Admin: cfg.Admin,
+		CallbackToken: cfg.CallbackToken, Accounts: devAccounts}, log.With("component", "emulator"))
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	emLn, err := net.Listen("tcp", cfg.EmulatorAddr)
+	if err != nil {
+		return fmt.Errorf("listen (EMULATOR_ADDR): %w", err)
+	}
+	emSrv := newHTTPServer(em.Handler(), log)
+	emErr := startHTTP(emSrv, emLn)
+	// Deferred, so after the workers stopped: they still reach the emulator.
+	defer shutdownHTTP(emSrv, time.Second)
+
+	h, closeMonitoring, err := a.newHTTP()
+	if err != nil {
+		return err
+	}
+	defer closeMonitoring()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen (HTTP_ADDR): %w", err)
+	}
+	srv := newHTTPServer(h, log)
+	httpErr := startHTTP(srv, ln)
+	base, emBase := baseURL(ln.Addr()), baseURL(emLn.Addr())
+	em.SetCallbackURL(base + "/callback")
+
+	w, err := a.startWorker(emBase)
+	if err != nil {
+		return errors.Join(err, shutdownHTTP(srv, time.Second))
+	}
+	sig, err := tencentyun.GenUserSig(devSDKAppID, devSecretKey, cfg.Admin, int(devUserSigTTL/time.Second))
+	if err == nil {
+		printDevBanner(p.stdout, devBanner{Base: base, Emulator: emBase, Admin: cfg.Admin, UserSig: sig,
+			Secrets: shown, MonitoringUser: cfg.MonitoringUser, Embedded: embedded, Program: p.name})
+		select {
+		case err = <-httpErr:
+		case err = <-emErr:
+		case <-ctx.Done():
+		}
+	} else {
+		err = fmt.Errorf("generate usersig: %w", err)
+	}
+	log.Info("shutting down")
+	// Stop taking requests, then let the workers finish; the deferred
+	// calls stop the emulator and Redis.
+	err = errors.Join(err, shutdownHTTP(srv, cfg.ShutdownTimeout))
+	w.stop()
+	return err
+}
+
+// baseURL returns http://host:port for a listener, with a wildcard host
+// replaced by the loopback address so that the URL can be pasted.
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// invokedAs returns how to invoke this program in printed commands: "go
+// run ./cmd/chatsync" under go run (whose binary is temporary), otherwise
+// the path it was started with.
+func invokedAs() string {
+	arg0 := os.Args[0]
+	if strings.Contains(filepath.ToSlash(arg0), "/go-build") {
+		return "go run ./cmd/chatsync"
+	}
+	return arg0
+}
+
+// devBanner is what dev prints once it is up.
+type devBanner struct {
+	Base, Emulator string
+	Admin, UserSig string // the demo app's admin and a UserSig for it
+	Secrets        devSecrets
+	MonitoringUser string
+	Embedded       bool
+	Program        string // how to invoke chatsync
+}
+
+// devTryIt is the line before the commands that dev's end-to-end test runs.
+const devTryIt = "Try it (each command on one line):"
+
+func printDevBanner(w io.Writer, b devBanner) {
+	redis := "embedded (miniredis, in memory)"
+	if !b.Embedded {
+		redis = "REDIS_URL"
+	}
+	sendURL := fmt.Sprintf("%s/v4/openim/sendmsg?sdkappid=%d&identifier=%s&usersig=%s&random=1&contenttype=json",
+		b.Emulator, devSDKAppID, b.Admin, b.UserSig)
+	unread := fmt.Sprintf(`curl -sS -H "Authorization: Bearer %s" %s/v1/users/bob/unread`, b.Secrets.APIKey, b.Base)
+	fmt.Fprintf(w, `
+chatsync dev is up: serve, work, Redis %s,
+and the Chat emulator (SDKAppID %d, admin %s, accounts %s).
+The keys and the UserSig below are dev's own demo values, so printing them is fine;
+never use them for real Chat.
+
+  Callback target   %s/callback   (token %s)
+  Events API        %s/v1/events   (EVENTS_SECRET %s)
+  Unread API        %s/v1/users/{id}/unread   (Authorization: Bearer %s)
+  Monitoring UI     %s/monitoring/   (user %s, password %s)
+  Metrics           %s/metrics
+  Chat emulator     %s   (REST under /v4/, inspection under /emulator/stats)
+
+%s
+  # 1. alice sends bob a message through the emulator; its AfterSendMsg callback reaches chatsync
+  curl -sS -X POST '%s' -H 'Content-Type: application/json' -d '{"From_Account":"alice","To_Account":"bob","MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello bob"}}]}'
+  # 2. a moment later chatsync knows bob's unread count: total 1
+  %s
+  # 3. bob read his conversation with alice: a signed conversation.read app event
+  EVENTS_SECRET="%s" %s event conversation.read -url %s/v1/events -account bob -peer alice
+  # 4. a moment later chatsync has called admin_set_msg_read and bob's total is 0
+  %s
+
+Press Ctrl-C to stop.
+`, redis, devSDKAppID, b.Admin, strings.Join(devAccounts, ", "),
+		b.Base, devCallbackToken, b.Base, b.Secrets.EventsSecret, b.Base, b.Secrets.APIKey,
+		b.Base, b.MonitoringUser, b.Secrets.MonitoringPassword, b.Base, b.Emulator,
+		devTryIt, sendURL, unread, b.Secrets.EventsSecret, b.Program, b.Base, unread)
+}

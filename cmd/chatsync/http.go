@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// readHeaderTimeout bounds how long a client may take to send its headers.
+const readHeaderTimeout = 10 * time.Second
+
+// newHTTPServer returns a server for h with the timeouts every listener
+// uses; net/http's own complaints (TLS handshakes, panics) go to log.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// startHTTP serves srv on ln in the background. The channel receives the
+// error that stopped it unexpectedly; it stays silent after Shutdown.
+func startHTTP(srv *http.Server, ln net.Listener) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server %s: %w", ln.Addr(), err)
+		}
+	}()
+	return errc
+}
+
+// shutdownHTTP stops srv from accepting connections and waits up to
+// timeout for the requests in flight.
+func shutdownHTTP(srv *http.Server, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// serveUntilDone serves srv on ln until ctx is done (a signal), then shuts
+// it down gracefully within timeout.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger, timeout time.Duration) error {
+	errc := startHTTP(srv, ln)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", timeout.String())
+	return shutdownHTTP(srv, timeout)
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// monitoringPath is where the asynqmon UI is mounted.
+const monitoringPath = "/monitoring"
+
+// newRegistry returns the process's Prometheus registry with the Go
+// runtime and process collectors. The packages register their own metrics
+// on it through their Registerer config fields.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// registerQueueMetrics adds asynq's queue collector (queue sizes by state,
+// latency, memory, processed and failed counts), which reads Redis on
+// every scrape through inspector. The numbers are cluster-wide, so only
+// serve registers it: with several serve replicas, aggregate with max().
+func registerQueueMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) {
+	reg.MustRegister(metrics.NewQueueMetricsCollector(inspector))
+}
+
+// metricsHandler serves reg in the Prometheus text format.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// monitoringConfig says whether and how the asynqmon UI is served.
+type monitoringConfig struct {
+	User, Password string // both empty: the UI is off
+	ReadOnly       bool
+	Redis          asynq.RedisConnOpt
+}
+
+// mountMonitoring mounts asynqmon under /monitoring behind basic auth. With
+// no credentials configured the UI is off (404), never open. The returned
+// function closes asynqmon's Redis connections.
+func mountMonitoring(e *echo.Echo, cfg monitoringConfig) (closeFn func() error) {
+	if cfg.User == "" || cfg.Password == "" {
+		return func() error { return nil }
+	}
+	h := asynqmon.New(asynqmon.Options{
+		RootPath:     monitoringPath,
+		RedisConnOpt: cfg.Redis,
+		ReadOnly:     cfg.ReadOnly,
+	})
+	auth := middleware.BasicAuthWithConfig(middleware.BasicAuthConfig{
+		Realm:     "chatsync monitoring",
+		Validator: credentialsValidator(cfg.User, cfg.Password),
+	})
+	handler := echo.WrapHandler(h)
+	e.Any(monitoringPath, handler, auth)
+	e.Any(monitoringPath+"/*", handler, auth)
+	return h.Close
+}
+
+// credentialsValidator compares user and password in constant time. It
+// compares SHA-256 digests so that not even the lengths leak.
+func credentialsValidator(user, password string) middleware.BasicAuthValidator {
+	wantUser, wantPassword := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(password))
+	return func(u, p string, _ echo.Context) (bool, error) {
+		gotUser, gotPassword := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+		okUser := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
+		okPassword := subtle.ConstantTimeCompare(gotPassword[:], wantPassword[:])
+		return okUser&okPassword == 1, nil
+	}
+}
+
+// opsMux serves /metrics, /healthz and /readyz for a process without an
+// Echo server (work), with the same answers as serve's. ready reports why
+// the process is not ready, or nil.
+func opsMux(reg *prometheus.Registry, ready func(context.Context) error) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(reg))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, `{"error":"not ready"}`)
+			return
+		}
+		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, body+"\n")
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatsync/chatsync/internal/redistest"
+	"github.com/chatsync/chatsync/tasks"
+)
+
+// redisDB is this package's database on the test Redis.
+const redisDB = 5
+
+// newTestServe builds serve's HTTP surface in-process on the test Redis,
+// with env over validEnv.
+func newTestServe(t *testing.T, kv ...string) (*app, *httptest.Server) {
+	t.Helper()
+	cfg, err := parseConfig(modeServe, lookupMap(with(validEnv(), kv...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Redis = redistest.Options(t, redisDB)
+	log := slog.New(slog.DiscardHandler)
+	a, err := newApp(context.Background(), cfg, log, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	e, closeMonitoring, err := a.newHTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeMonitoring() })
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return a, srv
+}
+
+type exchange struct {
+	method, path string
+	user, pass   string // basic auth when user != ""
+	status       int
+	contains     string // in the body
+}
+
+func (x exchange) do(t *testing.T, base string) {
+	t.Helper()
+	req, err := http.NewRequest(x.method, base+x.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.user != "" {
+		req.SetBasicAuth(x.user, x.pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != x.status || !strings.Contains(string(body), x.contains) {
+		t.Errorf("%s %s: %d %.300s\nwant %d with %q", x.method, x.path, resp.StatusCode, body, x.status, x.contains)
+	}
+	if resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("%s %s: 401 without WWW-Authenticate", x.method, x.path)
+	}
+}
+
+func TestServeSurface(t *testing.T) {
+	a, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw")
+	// One task, so that the queue collector has a queue to report.
+	task, err := a.builder().SetRead(tasks.SetRead{Account: "bob", Peer: "alice"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.enq.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []exchange{
+		{method: "GET", path: "/healthz", status: 200, contains: `"ok"`},
+		{method: "GET", path: "/readyz", status: 200, contains: `"ready"`},
+		{method: "GET", path: "/monitoring/", status: 401},
+		{method: "GET", path: "/monitoring", status: 401},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "wrong", status: 401},
+		{method: "GET", path: "/monitoring/", user: "op", pass: "pw", status: 401},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "pw", status: 200, contains: "<html"},
+		{method: "GET", path: "/monitoring/api/queues", user: "ops", pass: "pw", status: 200, contains: `"queue":"chat_read"`},
+		// Read-only by default: asynqmon refuses every change.
+		{method: "DELETE", path: "/monitoring/api/queues/chat_read", user: "ops", pass: "pw", status: 405, contains: "read-only"},
+		{method: "GET", path: "/metrics", status: 200, contains: `asynq_tasks_enqueued_total{queue="chat_read",state="pending"} 1`},
+	} {
+		x.do(t, srv.URL)
+	}
+	// The metrics of every layer are in the one registry.
+	x := exchange{method: "GET", path: "/metrics", status: 200}
+	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total",
+		`chatsync_http_requests_total{`, "asynq_queue_latency_seconds"} {
+		x.contains = want
+		x.do(t, srv.URL)
+	}
+}
+
+func TestServeMonitoringOff(t *testing.T) {
+	_, srv := newTestServe(t)
+	for _, path := range []string{"/monitoring", "/monitoring/", "/monitoring/api/queues"} {
+		exchange{method: "GET", path: path, status: 404}.do(t, srv.URL)
+		exchange{method: "GET", path: path, user: "admin", pass: "", status: 404}.do(t, srv.URL)
+	}
+}
+
+func TestServeMonitoringWritable(t *testing.T) {
+	a, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw", "MONITORING_READONLY", "false")
+	task, err := a.builder().SetRead(tasks.SetRead{Account: "bob", Peer: "alice"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := a.enq.Enqueue(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange{method: "DELETE", path: "/monitoring/api/queues/chat_read/pending_tasks/" + info.ID,
+		user: "ops", pass: "pw", status: 204}.do(t, srv.URL)
+}
+
+func TestCredentialsValidator(t *testing.T) {
+	v := credentialsValidator("ops", "pw")
+	tests := []struct {
+		user, pass string
+		want       bool
+	}{
+		{"ops", "pw", true},
+		{"ops", "pw ", false},
+		{"ops", "", false},
+		{"", "pw", false},
+		{"OPS", "pw", false},
+		{"pw", "ops", false},
+	}
+	for _, tt := range tests {
+		got, err := v(tt.user, tt.pass, nil)
+		if err != nil || got != tt.want {
+			t.Errorf("validator(%q, %q) = %v, %v; want %v", tt.user, tt.pass, got, err, tt.want)
+		}
+	}
+}
+
+func TestOpsMux(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "chatsync_test_total", Help: "test"}))
+	var notReady atomic.Bool
+	srv := httptest.NewServer(opsMux(reg, func(context.Context) error {
+		if notReady.Load() {
+			return errors.New("redis: connection refused")
+		}
+		return nil
+	}))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	type answer struct {
+		Status int
+		Body   string
+	}
+	check := func(path string, want answer) {
+		t.Helper()
+		code, body := get(path)
+		if path == "/metrics" {
+			body = map[bool]string{true: "has chatsync_test_total"}[strings.Contains(body, "chatsync_test_total 0")]
+		}
+		if diff := cmp.Diff(want, answer{code, body}); diff != "" {
+			t.Errorf("GET %s (-want +got):\n%s", path, diff)
+		}
+	}
+	check("/healthz", answer{200, `{"status":"ok"}`})
+	check("/readyz", answer{200, `{"status":"ready"}`})
+	check("/metrics", answer{200, "has chatsync_test_total"})
+	notReady.Store(true)
+	check("/healthz", answer{200, `{"status":"ok"}`})
+	check("/readyz", answer{503, `{"error":"not ready"}`})
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+)
+
+const serveUsage = `Runs the HTTP ingest: the Tencent Cloud Chat callback target (POST /callback), signed
+app events (POST /v1/events), the unread API (GET /v1/users/{id}/unread), health
+(GET /healthz, /readyz), Prometheus metrics (GET /metrics) and the asynqmon UI
+(/monitoring/). Every accepted callback or event is acknowledged only once its tasks
+are in Redis; run 'chatsync work' to process them.
+
+Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CALLBACK_INSECURE):
+  REDIS_URL               redis://[user:password@]host:port/db or rediss://… (Redis >= 6.2)
+  HTTP_ADDR               listen address (default :8080)
+  CHAT_SDKAPPID           the app's SDKAppID; callbacks for another app are refused
+  CHAT_CALLBACK_TOKEN     the console's callback authentication token (checks Sign/RequestTime)
+  CHAT_CALLBACK_INSECURE  true accepts unsigned callbacks when no token is set (default false)
+  EVENTS_SECRET           Standard Webhooks secrets for /v1/events, comma-separated whsec_…
+                          (several for rotation; unset: /v1/events is off)
+  API_KEY                 bearer token of /v1/users/{id}/unread (unset: the route is off)
+  AUTO_READ_ACCOUNTS      accounts (bots, service desks) whose incoming messages are marked
+                          read at once, comma-separated
+  MONITORING_USER         basic-auth user of /monitoring/ (unset: the UI is off)
+  MONITORING_PASSWORD     basic-auth password of /monitoring/
+  MONITORING_READONLY     false lets the UI delete, run and archive tasks (default true)
+  TASK_MAX_RETRY          retries of a task after its first attempt (default 12)
+  SHUTDOWN_TIMEOUT        how long requests in flight may finish after SIGTERM (default 25s)
+  LOG_LEVEL               debug, info, warn or error (default info)
+  LOG_FORMAT              json or text (default json)
+`
+
+func runServe(ctx context.Context, p *process, args []string) error {
+	fs := newFlagSet("serve")
+	if err := p.parseNoArgs(fs, args, "serve", serveUsage); err != nil {
+		return err
+	}
+	cfg, err := parseConfig(modeServe, p.lookup)
+	if err != nil {
+		return err
+	}
+	log := newLogger(p.stderr, cfg.LogFormat, cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	e, closeMonitoring, err := a.newHTTP()
+	if err != nil {
+		return err
+	}
+	defer closeMonitoring()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(),
+		"events", len(cfg.EventSecrets) > 0, "unread_api", cfg.APIKey != "",
+		"monitoring", cfg.MonitoringUser != "", "monitoring_readonly", cfg.MonitoringReadOnly)
+	return serveUntilDone(ctx, newHTTPServer(e, log), ln, log, cfg.ShutdownTimeout)
+}
