@@ -1,5 +1,5 @@
 # chatsync — the README's commands and a few helpers.
-.PHONY: dev test build bench docker demo
+.PHONY: dev test build bench docker demo lint
 
 dev: ## run chatsync on embedded defaults (miniredis + Chat emulator)
 	go run ./cmd/chatsync dev
@@ -18,3 +18,9 @@ docker: ## build the container image chatsync:local (static, distroless, non-roo
 
 demo: ## the complete local system in containers: Redis, serve, 3 workers and the Chat emulator
 	docker compose --profile demo up --build
+
+lint: ## gofmt, go vet and staticcheck (installed at a pinned version if missing)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+	@command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
+	PATH="$$PATH:$$(go env GOPATH)/bin" staticcheck ./...
