@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Runs chatsync's benchmark and writes BENCHMARKS.md and BENCHMARKS.svg.
+#
+# Starts redis-server (no persistence), `chatsync emulator` (as Chat, 200
+# calls/s per API) and `chatsync serve` on free loopback ports, then runs
+# cmd/loadgen's phases: the machine description, redis-benchmark, the
+# ingest sweep (at each concurrency: the raw asynq baseline, loadgen's
+# hand-written net/http + asynq handler, and chatsync),
+# the acknowledgement latency at half the best rate, serve's memory over a
+# long run, then with `chatsync work` running the end-to-end run at 200
+# events/s, the unread burst, and a backlog drained against the emulator's
+# limit. Everything is stopped at the end.
+#
+# Usage: scripts/bench.sh [--full] [--quick]
+#   --full   the memory run takes 1,000,000 callbacks (default 200,000)
+#   --quick  a short smoke run (2 s phases, 3 concurrencies, 20,000 callbacks)
+# Environment: BENCH_CONCURRENCY ("1 2 4 8 16 32 64"), BENCH_SECONDS (8),
+# BENCH_MEMORY_REQUESTS, BENCH_OUT (BENCHMARKS.md), BENCH_RESULTS (a path to
+# keep the raw JSON-lines results at; default: not kept).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+conc=${BENCH_CONCURRENCY:-"1 2 4 8 16 32 64"}
+secs=${BENCH_SECONDS:-8}
+mem=${BENCH_MEMORY_REQUESTS:-200000}
+e2e_secs=40
+for arg in "$@"; do
+	case "$arg" in
+	--full) mem=1000000 ;;
+	--quick) conc="1 8 64"; secs=2; mem=20000; e2e_secs=10 ;;
+	*) echo "usage: $0 [--full] [--quick]" >&2; exit 2 ;;
+	esac
+done
+out=${BENCH_OUT:-BENCHMARKS.md}
+svg="${out%.md}.svg"
+command="make bench${*:+ ARGS=\"$*\"}"
+
+need_pkg() {
+	if command -v "$1" >/dev/null 2>&1; then return; fi
+	echo "bench: installing $2 from Debian's packages" >&2
+	local sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
+need_pkg redis-server redis-server
+
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "bench: no free port found" >&2
+	return 1
+}
+
+rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	[ -f "$tmp/redis.pid" ] && kill "$(cat "$tmp/redis.pid")" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "bench: building chatsync and loadgen" >&2
+go build -o "$tmp/chatsync" ./cmd/chatsync
+go build -o "$tmp/loadgen" ./cmd/loadgen
+lg="$tmp/loadgen"
+flush() { "$lg" flush; } # empties chatsync's database, keeping its queues registered
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --save "" --appendonly no \
+	--maxmemory-policy noeviction --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log"
+for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+sport=$(free_port)
+eport=$(free_port)
+mport=$(free_port)
+hport=$(free_port)
+export REDIS_URL="redis://127.0.0.1:$rport/0"
+export CHAT_SDKAPPID=1400000000
+export CHAT_SECRET_KEY=$(rand_hex 32)
+export CHAT_ADMIN=administrator
+export CHAT_CALLBACK_TOKEN=$(rand_hex 16)
+export EVENTS_SECRET="whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+export API_KEY=$(rand_hex 16)
+export AUTO_READ_ACCOUNTS=bot000,bot001
+export LOG_LEVEL=warn
+export LOG_FORMAT=text
+
+# start NAME ARGS... runs a process in the background, logging to $tmp/NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" >"$tmp/$name.log" 2>&1 &
+	pids+=($!)
+	eval "${name}_pid=$!"
+}
+
+# wait_http URL NAME waits until URL answers 200.
+wait_http() {
+	for _ in $(seq 1 100); do
+		curl -fsS -o /dev/null "$1" 2>/dev/null && return
+		sleep 0.1
+	done
+	echo "bench: $2 did not come up; its log:" >&2
+	cat "$tmp/$2.log" >&2
+	exit 1
+}
+
+# stop NAME stops a process started with start and waits for it.
+stop() {
+	local pid
+	eval "pid=\$${1}_pid"
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+start emulator env EMULATOR_ADDR="127.0.0.1:$eport" EMULATOR_RATE_LIMIT=200 \
+	EMULATOR_CALLBACK_URL="http://127.0.0.1:$sport/callback" EMULATOR_ACCOUNTS="$AUTO_READ_ACCOUNTS" \
+	"$tmp/chatsync" emulator
+start serve env HTTP_ADDR="127.0.0.1:$sport" "$tmp/chatsync" serve
+start handler "$lg" handler -addr "127.0.0.1:$hport" -db 3
+wait_http "http://127.0.0.1:$eport/emulator/stats" emulator
+wait_http "http://127.0.0.1:$sport/readyz" serve
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
+
+res="$tmp/results.jsonl"
+target="http://127.0.0.1:$sport"
+emu="http://127.0.0.1:$eport"
+begin=$(date +%s)
+
+"$lg" machine -out "$res"
+"$lg" redis -out "$res" -concurrency "1,8,64" -n 50000
+
+echo "bench: ingest sweep, ${secs}s per phase: raw asynq, net/http + asynq, chatsync" >&2
+redis_pid=$(cat "$tmp/redis.pid")
+for c in $conc; do
+	"$lg" raw -out "$res" -label sweep -concurrency "$c" -duration "${secs}s" -db 1 \
+		-cpu-pids "redis=$redis_pid"
+	"$lg" fire -out "$res" -label sweep -system handler -target "http://127.0.0.1:$hport" \
+		-concurrency "$c" -duration "${secs}s" -cpu-pids "handler=$handler_pid,redis=$redis_pid"
+	"$lg" flush -db 3
+	"$lg" fire -out "$res" -label sweep -target "$target" -concurrency "$c" -duration "${secs}s" \
+		-cpu-pids "serve=$serve_pid,redis=$redis_pid"
+	flush
+done
+stop handler
+
+echo "bench: acknowledgement latency at half the best rate" >&2
+"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" -rate-fraction 0.5 \
+	-concurrency 16 -duration "${secs}s" -cpu-pids "serve=$serve_pid,redis=$redis_pid"
+flush
+
+echo "bench: serve's memory over $mem callbacks" >&2
+"$lg" fire -out "$res" -label memory -target "$target" -concurrency 16 -requests "$mem" \
+	-duration 30m -rss-pid "$serve_pid" -flush-every 100000
+flush
+
+worker() {
+	start work env CHAT_BASE_URL="$emu" METRICS_ADDR="127.0.0.1:$mport" "$tmp/chatsync" work
+	wait_http "http://127.0.0.1:$mport/healthz" work
+}
+worker
+
+echo "bench: end to end at 200 events/s for ${e2e_secs}s" >&2
+"$lg" fire -out "$res" -label e2e -e2e -emulator "$emu" -target "$target" -rate 200 \
+	-concurrency 32 -duration "${e2e_secs}s" -drain-timeout 90s \
+	-cpu-pids "serve=$serve_pid,work=$work_pid,redis=$redis_pid,emulator=$emulator_pid"
+
+echo "bench: unread burst and snapshot convergence" >&2
+"$lg" burst -out "$res" -emulator "$emu" -target "$target"
+
+echo "bench: backlog" >&2
+stop work
+flush
+"$lg" backlog-fill -out "$res" -emulator "$emu" -target "$target" -requests 4000
+"$lg" backlog-drain -out "$res" -emulator "$emu" -target "$target" -timeout 3m &
+drain=$!
+worker
+wait "$drain"
+stop work
+
+took=$(($(date +%s) - begin))
+"$lg" machine -out "$res" -note "The phases took $took s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "bench: done in $took s; writing $out" >&2
+"$lg" report -in "$res" -md "$out" -svg "$svg" -command "$command"
+if [ -n "${BENCH_RESULTS:-}" ]; then cp "$res" "$BENCH_RESULTS"; fi
