@@ -21,6 +21,7 @@ func TestGCRALimit(t *testing.T) {
 		headroom  float64
 		want      redis_rate.Limit
 	}{
+		{200, DefaultHeadroom, redis_rate.Limit{Rate: 191, Burst: 2, Period: time.Second}}, // cap 192
 		{200, 0.03, redis_rate.Limit{Rate: 193, Burst: 2, Period: time.Second}},
 		{200, 0, redis_rate.Limit{Rate: 198, Burst: 3, Period: time.Second}},
 		{1000, 0.03, redis_rate.Limit{Rate: 961, Burst: 10, Period: time.Second}},

@@ -48,8 +48,8 @@ type Config struct {
 	// every worker process sharing Redis (default 200, Chat's limit).
 	RateLimit int
 	// Headroom is the fraction of RateLimit left unused to absorb network
-	// jitter between a grant and the call's arrival at Chat (default 0.03:
-	// 200/s grants 194/s). Negative means none.
+	// jitter between a grant and the call's arrival at Chat (default 0.04:
+	// 200/s grants 192/s). Negative means none.
 	Headroom float64
 	// MaxWait is the longest a handler waits for the rate limit before
 	// giving the task back to asynq with a *RateLimitError (default 1 s).
