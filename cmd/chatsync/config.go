@@ -48,6 +48,7 @@ type config struct {
 	Redis        *redis.Options // nil in dev without REDIS_URL: embedded miniredis
 	HTTPAddr     string
 	MetricsAddr  string
+	PprofAddr    string // "" = no profiling endpoint
 	EmulatorAddr string // dev's emulator
 
 	SDKAppID  uint64
@@ -177,6 +178,14 @@ func (e *env) addr(name, def string) string {
 		return def
 	}
 	return s
+}
+
+// optAddr is addr for an optional listen address: unset or empty is "".
+func (e *env) optAddr(name string) string {
+	if e.str(name, "") == "" {
+		return ""
+	}
+	return e.addr(name, "")
 }
 
 func (e *env) httpURL(name string) string {
@@ -316,6 +325,7 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 		Redis:        e.redisURL("REDIS_URL", m == modeServe || m == modeWork),
 		HTTPAddr:     e.addr("HTTP_ADDR", defaultHTTPAddr),
 		MetricsAddr:  e.addr("METRICS_ADDR", defaultMetricsAddr),
+		PprofAddr:    e.optAddr("PPROF_ADDR"),
 		EmulatorAddr: e.addr("EMULATOR_ADDR", devEmulatorAddr),
 
 		SecretKey: e.str("CHAT_SECRET_KEY", ""),

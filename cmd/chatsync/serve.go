@@ -30,6 +30,7 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CAL
   SHUTDOWN_TIMEOUT        how long requests in flight may finish after SIGTERM (default 25s)
   LOG_LEVEL               debug, info, warn or error (default info)
   LOG_FORMAT              json or text (default json)
+  PPROF_ADDR              listen address of Go's /debug/pprof/ (unset: off; keep it on loopback)
 `
 
 func runServe(ctx context.Context, p *process, args []string) error {
@@ -47,6 +48,7 @@ func runServe(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer a.close()
+	defer startPprof(cfg.PprofAddr, log)()
 	e, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		return err

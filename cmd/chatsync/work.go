@@ -37,6 +37,7 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_SECRET_KEY, CHAT_REGION or
   SHUTDOWN_TIMEOUT     how long running tasks may finish after SIGTERM (default 25s)
   LOG_LEVEL            debug, info, warn or error (default info)
   LOG_FORMAT           json or text (default json)
+  PPROF_ADDR           listen address of Go's /debug/pprof/ (unset: off; keep it on loopback)
 `
 
 func runWork(ctx context.Context, p *process, args []string) error {
@@ -54,6 +55,7 @@ func runWork(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer a.close()
+	defer startPprof(cfg.PprofAddr, log)()
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
