@@ -41,7 +41,7 @@ end
 -- must enqueue the task.
 local function claim(key, token, now, stale)
   local cur = redis.call('HMGET', key, 'token', 'token_at')
-  if cur[1] and now - (tonumber(cur[2]) or 0) < stale then return 0 end
+  if cur[1] and cur[1] ~= token and now - (tonumber(cur[2]) or 0) < stale then return 0 end
   redis.call('HSET', key, 'token', token, 'token_at', now)
   return 1
 end

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -66,8 +67,25 @@ func newToken() string {
 // another.
 func (w *Worker) staleClaim() time.Duration { return max(10*time.Minute, 20*w.maxDelay) }
 
-func (w *Worker) claimTimes() claimTimes {
-	return claimTimes{now: w.now().UnixMilli(), token: newToken(), stale: w.staleClaim()}
+// claimTimes returns the claim parameters of the running task. Its token
+// derives from the asynq task ID, so a task that runs again after a crash
+// (or after Redis failed it) recognises the claim it left and schedules
+// again, instead of waiting for the claim to go stale.
+func (w *Worker) claimTimes(ctx context.Context) claimTimes {
+	token := newToken()
+	if id, ok := asynq.GetTaskID(ctx); ok {
+		token = ClaimToken(id)
+	}
+	return claimTimes{now: w.now().UnixMilli(), token: token, stale: w.staleClaim()}
+}
+
+// ClaimToken is the token with which the task of ID taskID claims a user's
+// next refresh or sink notification. It is the same every time the task
+// runs, so a task that claimed and then crashed before it scheduled the
+// refresh finds its own claim when asynq runs it again.
+func ClaimToken(taskID string) string {
+	sum := sha256.Sum256([]byte(taskID))
+	return hex.EncodeToString(sum[:8])
 }
 
 // handleUnread records an unread change: a total from a callback is stored
@@ -79,7 +97,7 @@ func (w *Worker) handleUnread(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	c := unreadChange{claimTimes: w.claimTimes(), sink: w.sink != nil, p: p}
+	c := unreadChange{claimTimes: w.claimTimes(ctx), sink: w.sink != nil, p: p}
 	if p.Total != nil && p.TotalAt == 0 {
 		c.p.TotalAt = c.now // a total of unknown time counts as measured now
 	}
@@ -99,7 +117,7 @@ func (w *Worker) handleUnread(ctx context.Context, t *asynq.Task) error {
 func (w *Worker) schedule(ctx context.Context, account, token string, refresh, notify bool) error {
 	var first error
 	if refresh {
-		if err := w.enqueueRefresh(ctx, account, token, w.debounce); err != nil {
+		if err := w.enqueueRefresh(ctx, account, token, "", w.debounce); err != nil {
 			first = w.release(ctx, userKey(account, "refresh"), token, err)
 		}
 	}
@@ -121,14 +139,16 @@ func (w *Worker) release(ctx context.Context, key, token string, cause error) er
 	return cause
 }
 
-func (w *Worker) enqueueRefresh(ctx context.Context, account, token string, in time.Duration) error {
-	// A fresh nonce in the ID: the task that postpones itself must not
-	// collide with its own ID.
-	t, err := w.tasks.Refresh(Refresh{Account: account, Token: token}, account, token, newToken())
+// enqueueRefresh schedules the refresh task of token. The first one's ID
+// derives from the token (nonce ""), so a task that runs again and
+// schedules again finds it already there; a refresh postponing itself
+// passes a fresh nonce, since its own ID is still taken.
+func (w *Worker) enqueueRefresh(ctx context.Context, account, token, nonce string, in time.Duration) error {
+	t, err := w.tasks.Refresh(Refresh{Account: account, Token: token}, account, token, nonce)
 	if err != nil {
 		return err
 	}
-	if _, err := w.enq.EnqueueContext(ctx, t, w.processAt(in)); err != nil {
+	if _, err := w.enq.EnqueueContext(ctx, t, w.processAt(in)); err != nil && !IsDuplicate(err) {
 		return fmt.Errorf("enqueue unread refresh: %w", err)
 	}
 	return nil
@@ -166,7 +186,7 @@ func (w *Worker) handleRefresh(ctx context.Context, t *asynq.Task) error {
 	case step.stale:
 		return nil
 	case step.wait > 0:
-		return w.enqueueRefresh(ctx, p.Account, p.Token, step.wait)
+		return w.enqueueRefresh(ctx, p.Account, p.Token, newToken(), step.wait)
 	}
 	for _, chunk := range chunks(step.peers, chatapi.MaxUnreadPeers, step.total) {
 		if err := w.measure(ctx, p, chunk, step.first); err != nil {
@@ -207,7 +227,7 @@ func (w *Worker) measure(ctx context.Context, p Refresh, c chunk, first int64) e
 	if err != nil {
 		return w.chatError(err)
 	}
-	m := measurement{claimTimes: w.claimTimes(), sink: w.sink != nil, account: p.Account, at: at.UnixMilli(),
+	m := measurement{claimTimes: w.claimTimes(ctx), sink: w.sink != nil, account: p.Account, at: at.UnixMilli(),
 		peers: u.Peers, inflight: userKey(p.Account, "inflight:"+p.Token)}
 	if c.total && u.HasTotal {
 		total := u.Total
@@ -236,7 +256,7 @@ func (w *Worker) measure(ctx context.Context, p Refresh, c chunk, first int64) e
 
 // requestTotal asks for the total of account to be measured again.
 func (w *Worker) requestTotal(ctx context.Context, account string) error {
-	c := unreadChange{claimTimes: w.claimTimes(), p: Unread{Account: account}, refreshTotal: true}
+	c := unreadChange{claimTimes: w.claimTimes(ctx), p: Unread{Account: account}, refreshTotal: true}
 	res, err := w.store.change(ctx, c)
 	if err != nil {
 		return err

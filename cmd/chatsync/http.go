@@ -11,7 +11,10 @@ import (
 )
 
 // readHeaderTimeout bounds how long a client may take to send its headers.
-const readHeaderTimeout = 10 * time.Second
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 15 * time.Second // headers and body together
+)
 
 // newHTTPServer returns a server for h with the timeouts every listener
 // uses; net/http's own complaints (TLS handshakes, panics) go to log.
@@ -19,8 +22,12 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A client that sends headers and then withholds the body must not
+		// hold a connection and its goroutine: bodies are at most 256 KiB
+		// and Chat gives up on a callback after 2 s.
+		ReadTimeout: readTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
 

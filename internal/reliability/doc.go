@@ -31,9 +31,8 @@
 // with the race detector too, and a race report in any log fails the test.
 // CHATSYNC_RELIABILITY_LONG=1 runs the heavier variants (scripts/reliability.sh
 // runs them and the fuzz targets); CHATSYNC_RELIABILITY_DIR=<dir> keeps
-// every process's logs and Redis files there;
-// CHATSYNC_RELIABILITY_KNOWN_ISSUES=1 runs the tests of problems reported
-// and not fixed yet, which are skipped otherwise.
+// every process's logs and Redis files there. regression_test.go holds the
+// regression tests of problems this suite found and that were fixed.
 //
 // Everything listens on 127.0.0.1 only. Processes are ended by their own
 // PID, and die with the test binary (Linux parent-death signal).
