@@ -29,6 +29,25 @@ type app struct {
 	enq  *asynq.Client        // over rdb
 }
 
+// start is how serve and work begin: it parses a command that takes no
+// arguments, reads the configuration of mode m, builds the logger, connects
+// to Redis and starts the optional pprof listener. stop releases them all.
+func (p *process) start(ctx context.Context, m mode, name, usage string, args []string) (a *app, stop func(), err error) {
+	if err := p.parseNoArgs(newFlagSet(name), args, name, usage); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := parseConfig(m, p.lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := newLogger(p.stderr, cfg.LogFormat, cfg.LogLevel)
+	if a, err = newApp(ctx, cfg, log, false); err != nil {
+		return nil, nil, err
+	}
+	stopPprof := startPprof(cfg.PprofAddr, log)
+	return a, func() { stopPprof(); a.close() }, nil
+}
+
 // newApp connects to Redis (waiting up to redisStartTimeout for it) and
 // checks its version and eviction policy; embedded (miniredis) skips the
 // check.

@@ -34,21 +34,12 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CAL
 `
 
 func runServe(ctx context.Context, p *process, args []string) error {
-	fs := newFlagSet("serve")
-	if err := p.parseNoArgs(fs, args, "serve", serveUsage); err != nil {
-		return err
-	}
-	cfg, err := parseConfig(modeServe, p.lookup)
+	a, stop, err := p.start(ctx, modeServe, "serve", serveUsage, args)
 	if err != nil {
 		return err
 	}
-	log := newLogger(p.stderr, cfg.LogFormat, cfg.LogLevel)
-	a, err := newApp(ctx, cfg, log, false)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	defer startPprof(cfg.PprofAddr, log)()
+	defer stop()
+	cfg, log := a.cfg, a.log
 	e, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		return err

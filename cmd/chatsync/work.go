@@ -41,21 +41,12 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_SECRET_KEY, CHAT_REGION or
 `
 
 func runWork(ctx context.Context, p *process, args []string) error {
-	fs := newFlagSet("work")
-	if err := p.parseNoArgs(fs, args, "work", workUsage); err != nil {
-		return err
-	}
-	cfg, err := parseConfig(modeWork, p.lookup)
+	a, stop, err := p.start(ctx, modeWork, "work", workUsage, args)
 	if err != nil {
 		return err
 	}
-	log := newLogger(p.stderr, cfg.LogFormat, cfg.LogLevel)
-	a, err := newApp(ctx, cfg, log, false)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	defer startPprof(cfg.PprofAddr, log)()
+	defer stop()
+	cfg, log := a.cfg, a.log
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
