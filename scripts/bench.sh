@@ -35,25 +35,10 @@ out=${BENCH_OUT:-BENCHMARKS.md}
 svg="${out%.md}.svg"
 command="make bench${*:+ ARGS=\"$*\"}"
 
-need_pkg() {
-	if command -v "$1" >/dev/null 2>&1; then return; fi
-	echo "bench: installing $2 from Debian's packages" >&2
-	local sudo=""
-	[ "$(id -u)" = 0 ] || sudo="sudo"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
-}
+tag=bench
+. scripts/lib.sh # the working directory is the repository root
 need_pkg redis-server redis-server
 
-free_port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "bench: no free port found" >&2
-	return 1
-}
 
 rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 

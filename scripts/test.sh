@@ -8,28 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-updated=""
-need_pkg() {
-	if command -v "$1" >/dev/null 2>&1; then return; fi
-	echo "test: installing $2 from Debian's packages" >&2
-	local sudo=""
-	[ "$(id -u)" = 0 ] || sudo="sudo"
-	[ -n "$updated" ] || { $sudo apt-get update -qq; updated=1; }
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
-}
+tag=test
+. scripts/lib.sh # the working directory is the repository root
 need_pkg redis-server redis-server
 need_pkg docker-compose docker-compose # validates docker-compose.yml (no engine needed)
 need_pkg curl curl                     # runs the commands `chatsync dev` prints
-
-free_port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "test: no free port found" >&2
-	return 1
-}
 
 tmp=$(mktemp -d)
 port=$(free_port)
