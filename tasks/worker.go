@@ -92,7 +92,6 @@ type Worker struct {
 	enq            Enqueuer
 	tasks          Builder
 	store          *Store
-	limiter        *limiter
 	debounce       time.Duration
 	maxDelay       time.Duration
 	backoff        Backoff
@@ -142,7 +141,6 @@ func NewWorker(cfg Config) (*Worker, error) {
 		enq:            cfg.Enqueuer,
 		tasks:          cfg.Tasks,
 		store:          NewStore(cfg.Redis),
-		limiter:        lim,
 		debounce:       cfg.Debounce,
 		maxDelay:       cfg.MaxDelay,
 		backoff:        cfg.Backoff.withDefaults(),
