@@ -74,6 +74,11 @@ const (
 	MinUserSigTTL     = 24 * time.Hour // Chat's documented minimum validity
 	MaxUserIDLen      = 32             // bytes
 	MaxUnreadPeers    = 10             // peers per get_c2c_unread_msg_num call
+	// MaxReceiptMsgs is the most messages chatsync puts in one
+	// c2c_msg_read_receipt call's C2CMsgInfo. Chat documents no maximum;
+	// this is an assumption (the emulator enforces it), kept well inside
+	// what Chat's other message APIs accept in one request.
+	MaxReceiptMsgs = 100
 )
 
 // Config configures a Client. SDKAppID, SecretKey, Admin and one of Region

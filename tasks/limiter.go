@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -58,9 +60,47 @@ type limiter struct {
 	gates map[string]chan struct{}
 }
 
-// rateKey is the Redis key of api's limiter (redis_rate prefixes "rate:").
-// The hash tag keeps the limiter keys together on a sharded deployment.
+// rateKey is the Redis key of api's limiter. The hash tag keeps the limiter
+// keys together on a sharded deployment.
 func rateKey(api string) string { return "chatsync:{rate}:" + api }
+
+// ratePrefix is the prefix redis_rate puts before every key it is given.
+const ratePrefix = "rate:"
+
+// ownKeys is the Redis client redis_rate gets: it takes redis_rate's
+// "rate:" prefix off again, so that the limiter's keys live under
+// chatsync:, like every other key of chatsync's (an ACL of
+// ~chatsync:* ~asynq:* then covers them). redis_rate has no option for
+// its prefix; it only needs these methods of a client.
+type ownKeys struct{ redis.UniversalClient }
+
+func unprefix(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k, ratePrefix)
+	}
+	return out
+}
+
+func (c ownKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return c.UniversalClient.Eval(ctx, script, unprefix(keys), args...)
+}
+
+func (c ownKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return c.UniversalClient.EvalSha(ctx, sha1, unprefix(keys), args...)
+}
+
+func (c ownKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return c.UniversalClient.EvalRO(ctx, script, unprefix(keys), args...)
+}
+
+func (c ownKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return c.UniversalClient.EvalShaRO(ctx, sha1, unprefix(keys), args...)
+}
+
+func (c ownKeys) Del(ctx context.Context, keys ...string) *redis.IntCmd {
+	return c.UniversalClient.Del(ctx, unprefix(keys)...)
+}
 
 // gcraLimit returns the redis_rate limit that grants at most
 // floor(perSecond·(1−headroom)) calls in any sliding second (at least 1).
@@ -72,7 +112,7 @@ func gcraLimit(perSecond int, headroom float64) redis_rate.Limit {
 
 func newLimiter(rdb redis.UniversalClient, limit redis_rate.Limit, maxWait time.Duration, observe func(string, time.Duration)) *limiter {
 	return &limiter{
-		rl:      redis_rate.NewLimiter(rdb),
+		rl:      redis_rate.NewLimiter(ownKeys{rdb}),
 		limit:   limit,
 		maxWait: maxWait,
 		observe: observe,
@@ -123,6 +163,36 @@ func (l *limiter) Wait(ctx context.Context, api string) error {
 			return fmt.Errorf("rate limiter %s: %w", api, err)
 		}
 	}
+}
+
+// grant is a call the limiter already allowed for api, before the handler
+// took the work the call carries; the first attempt of that call uses it
+// instead of waiting again. Work gathers for a conversation while its task
+// waits for the limiter only if the task waits before it takes the work.
+type grant struct {
+	api  string
+	used atomic.Bool
+}
+
+type grantKey struct{}
+
+// Reserve waits (like Wait) for a call of api and returns a context that
+// carries the grant: the next call of api made with it passes the limiter
+// at once.
+func (l *limiter) Reserve(ctx context.Context, api string) (context.Context, error) {
+	if err := l.Wait(ctx, api); err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, grantKey{}, &grant{api: api}), nil
+}
+
+// BeforeCall is the Chat client's hook: it uses a grant the context carries
+// for api, once, and otherwise waits for the limiter.
+func (l *limiter) BeforeCall(ctx context.Context, api string) error {
+	if g, ok := ctx.Value(grantKey{}).(*grant); ok && g.api == api && g.used.CompareAndSwap(false, true) {
+		return nil
+	}
+	return l.Wait(ctx, api)
 }
 
 // errGateTimeout means the local queue for an API did not move within the

@@ -87,11 +87,16 @@ func TestRateLimitAcrossWorkers(t *testing.T) {
 	for i := range users {
 		users[i] = fmt.Sprintf("user%d", i)
 	}
-	e.emu.ImportAccounts(users...)
+	peers := make([]string, tasks)
+	for i := range peers {
+		peers[i] = fmt.Sprintf("peer%d", i)
+	}
+	e.emu.ImportAccounts(append(users, peers...)...)
 	// Enqueue the backlog before the workers start, so that both push it.
+	// Each task is its own conversation: calls for one would coalesce.
 	var ids []string
 	for i := range tasks {
-		task, err := Builder{}.SetRead(SetRead{Account: users[i%10], Peer: users[(i+1)%10]}, "backlog", fmt.Sprint(i))
+		task, err := Builder{}.SetRead(SetRead{Account: users[i%10], Peer: peers[i]}, "backlog", fmt.Sprint(i))
 		ids = append(ids, e.enqueue(t, task, err).ID)
 	}
 	start := time.Now()

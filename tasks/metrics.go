@@ -136,3 +136,67 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	}
 	return c, nil
 }
+
+// Results of an accepted event for its conversation's call, the values of
+// chatsync_coalesce_events_total's result label.
+const (
+	CoalesceQueued  = "queued"  // the event queued its conversation's next call
+	CoalesceJoined  = "joined"  // it joined a call that was already waiting
+	CoalesceApplied = "applied" // its read point was already applied: no call
+)
+
+// IntakeMetrics counts what the intake does with events that cost Chat
+// calls. A nil *IntakeMetrics records nothing. It is safe for concurrent
+// use.
+type IntakeMetrics struct {
+	events *prometheus.CounterVec
+}
+
+// NewIntakeMetrics registers chatsync_coalesce_events_total{api, result}
+// with reg. Registering twice with one registry reuses the collector.
+func NewIntakeMetrics(reg prometheus.Registerer) (*IntakeMetrics, error) {
+	events, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatsync_coalesce_events_total",
+		Help: "Accepted events by the Chat API that applies them and by result: queued (the event queued its " +
+			"conversation's next call), joined (it joined a call already waiting) or applied (its read point " +
+			"was already applied). Calls per event: rate(chatsync_chat_api_calls_total) / rate(this).",
+	}, []string{"api", "result"}))
+	if err != nil {
+		return nil, err
+	}
+	return &IntakeMetrics{events: events}, nil
+}
+
+func (m *IntakeMetrics) accepted(api string, joined, applied bool) {
+	if m == nil {
+		return
+	}
+	result := CoalesceQueued
+	switch {
+	case applied:
+		result = CoalesceApplied
+	case joined:
+		result = CoalesceJoined
+	}
+	m.events.WithLabelValues(api, result).Inc()
+}
+
+// budget publishes the configured per-API call limit, so that budget use is
+// rate(chatsync_chat_api_calls_total) / chatsync_chat_api_limit.
+func (m *metrics) budget(reg prometheus.Registerer, perSecond int) error {
+	if m == nil {
+		return nil
+	}
+	g, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "chatsync_chat_api_limit",
+		Help: "Calls per second Chat allows for each API across the fleet (CHAT_RATE_LIMIT); " +
+			"chatsync's limiter grants this less its headroom.",
+	}, []string{"api"}))
+	if err != nil {
+		return err
+	}
+	for _, api := range []string{chatapi.APISetMsgRead, chatapi.APIReadReceipt, chatapi.APIUnread} {
+		g.WithLabelValues(api).Set(float64(perSecond))
+	}
+	return nil
+}

@@ -48,9 +48,14 @@ func DefaultQueues() map[string]int {
 
 // Defaults for Builder's zero values.
 const (
-	DefaultMaxRetry  = 12
-	DefaultTimeout   = 30 * time.Second
-	DefaultRetention = 24 * time.Hour
+	DefaultMaxRetry = 12
+	DefaultTimeout  = 30 * time.Second
+	// DefaultRetention keeps a completed task a minute: enough to watch
+	// recent work in the monitoring UI, while Redis memory stays bounded
+	// by the rate (a completed task takes about 0.5 KB; see README,
+	// "Redis memory"). Archived tasks are kept apart from it, by asynq
+	// (up to 10,000 per queue, 90 days).
+	DefaultRetention = time.Minute
 )
 
 // Builder makes tasks with chatsync's options. Its zero value uses the
@@ -58,8 +63,9 @@ const (
 type Builder struct {
 	MaxRetry int           // retries after the first attempt (default 12)
 	Timeout  time.Duration // per attempt (default 30 s)
-	// Retention keeps a completed task, and so its ID, this long: a
-	// redelivery within it is recognised as a duplicate (default 24 h).
+	// Retention keeps a completed task this long, for looking back in the
+	// monitoring UI (default DefaultRetention; negative: none). Duplicates
+	// are recognised by the Intake, not by retained tasks.
 	Retention time.Duration
 }
 
@@ -74,8 +80,11 @@ func (b Builder) opts(queue, id string) []asynq.Option {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	if retention <= 0 {
+	switch {
+	case retention == 0:
 		retention = DefaultRetention
+	case retention < 0:
+		retention = 0
 	}
 	return []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout),
 		asynq.Retention(retention), asynq.TaskID(id)}

@@ -56,6 +56,10 @@ type Config struct {
 	// Negative means never wait.
 	MaxWait time.Duration
 
+	// ReceiptBatchMax is the most MsgKeys one c2c_msg_read_receipt call
+	// carries (default DefaultReceiptBatchMax, at most MaxReceiptBatch).
+	ReceiptBatchMax int
+
 	// Debounce is how long a user's refresh waits after the last request
 	// before it measures (default 500 ms).
 	Debounce time.Duration
@@ -89,9 +93,12 @@ type Config struct {
 // concurrent use.
 type Worker struct {
 	chat           *chatapi.Client
+	rdb            redis.UniversalClient
+	lim            *limiter
 	enq            Enqueuer
 	tasks          Builder
 	store          *Store
+	receiptMax     int
 	debounce       time.Duration
 	maxDelay       time.Duration
 	backoff        Backoff
@@ -118,6 +125,9 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.RateLimit < 0 {
 		problems = append(problems, "RateLimit must not be negative")
 	}
+	if cfg.ReceiptBatchMax < 0 || cfg.ReceiptBatchMax > MaxReceiptBatch {
+		problems = append(problems, fmt.Sprintf("ReceiptBatchMax must be between 1 and %d", MaxReceiptBatch))
+	}
 	if cfg.Headroom >= 1 {
 		problems = append(problems, "Headroom must be less than 1")
 	}
@@ -133,14 +143,20 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tasks metrics: %w", err)
 	}
+	if err := m.budget(cfg.Registerer, cfg.RateLimit); err != nil {
+		return nil, fmt.Errorf("tasks metrics: %w", err)
+	}
 	lim := newLimiter(cfg.Redis, gcraLimit(cfg.RateLimit, cfg.Headroom), cfg.MaxWait, m.limiterWait)
 	return &Worker{
 		// Every HTTP attempt passes the limiter, the retry after a
 		// regenerated UserSig included.
-		chat:           cfg.Chat.WithBeforeCall(lim.Wait),
+		chat:           cfg.Chat.WithBeforeCall(lim.BeforeCall),
+		rdb:            cfg.Redis,
+		lim:            lim,
 		enq:            cfg.Enqueuer,
 		tasks:          cfg.Tasks,
 		store:          NewStore(cfg.Redis),
+		receiptMax:     cfg.ReceiptBatchMax,
 		debounce:       cfg.Debounce,
 		maxDelay:       cfg.MaxDelay,
 		backoff:        cfg.Backoff.withDefaults(),
@@ -170,6 +186,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.ChatRetryAfter <= 0 {
 		cfg.ChatRetryAfter = DefaultChatRetryAfter
+	}
+	if cfg.ReceiptBatchMax == 0 {
+		cfg.ReceiptBatchMax = DefaultReceiptBatchMax
 	}
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = DefaultDebounce

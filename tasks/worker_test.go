@@ -58,6 +58,7 @@ func TestErrorClasses(t *testing.T) {
 		{name: "expired UserSig after the client's retry is archived", fault: emulator.Fault{Codes: []int{70001}, Count: 2},
 			state: asynq.TaskStateArchived, calls: 2, lastErr: "ErrorCode 70001"},
 	}
+	readTime := time.Now().Unix()
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.emu.ClearFaults()
@@ -69,7 +70,9 @@ func TestErrorClasses(t *testing.T) {
 			if peer == "" {
 				peer = "bob"
 			}
-			task, err := Builder{MaxRetry: 4}.SetRead(SetRead{Account: "alice", Peer: peer}, "case", tt.name)
+			// Rising read points: one already applied would cost no call.
+			task, err := Builder{MaxRetry: 4}.SetRead(SetRead{Account: "alice", Peer: peer, ReadTime: readTime + int64(i)},
+				"case", tt.name)
 			info := e.enqueue(t, task, err)
 			got := e.finished(t, QueueRead, info.ID, 10*time.Second)
 			gotCalls := e.emu.Stats().APIs[chatapi.APISetMsgRead].Calls - before
@@ -150,7 +153,7 @@ func TestBadPayloadIsArchived(t *testing.T) {
 		typ, queue, payload, lastErr string
 	}{
 		{TypeSetRead, QueueRead, `{`, "decode payload"},
-		{TypeReadReceipt, QueueRead, `{"account":"a","peer":"b"}`, "msg_keys is empty"},
+		{TypeReadReceipt, QueueRead, `{"account":"a","gen":"g"}`, "peer is empty"},
 		{TypeUnread, QueueUnread, `{"peers":["b"]}`, "account is empty"},
 		{TypeRefresh, QueueUnread, `{"account":"a"}`, "token is empty"},
 	}

@@ -1,11 +1,11 @@
 package webhook
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
 
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 
 	"github.com/chatsync/chatsync/tasks"
@@ -63,84 +63,87 @@ func (s *Server) callback(c echo.Context) error {
 		return badRequest(err.Error(), nil)
 	}
 
-	var arr [3]*asynq.Task
-	ts, err := s.callbackTasks(cb, arr[:0])
+	x, ok, err := s.callbackInput(cb)
 	if err != nil {
 		s.m.callback(label, resultInvalid)
 		return badRequest(err.Error(), nil)
 	}
 	result := resultIgnored
-	if len(ts) > 0 {
-		var added [len(arr)]bool
-		if err := s.enqueue(r.Context(), ts, added[:]); err != nil {
+	if ok {
+		ctx, cancel := context.WithTimeout(r.Context(), s.enqueueTimeout)
+		res, err := s.intake.Accept(ctx, x)
+		cancel()
+		if err != nil {
 			s.m.callback(label, resultUnavailable)
 			return unavailable(err)
 		}
-		result = resultDuplicate
-		if added[0] || added[1] || added[2] {
-			result = resultEnqueued
+		result = resultEnqueued
+		if res.Duplicate {
+			result = resultDuplicate
 		}
 	}
 	s.m.callback(label, result)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.Debug("callback accepted", "command", label, "tasks", len(ts), "result", result)
+		s.log.Debug("callback accepted", "command", label, "result", result)
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.ack)
 }
 
-// callbackTasks appends to dst the tasks a callback asks for (design.md,
-// Routing) and returns them; none for commands chatsync does not act on.
-// It fails when a payload is invalid (e.g. an account over 32 bytes).
-func (s *Server) callbackTasks(cb chatCallback, dst []*asynq.Task) ([]*asynq.Task, error) {
+// callbackWindow is how long a callback's redelivery is recognised: a
+// Sign is valid for CallbackWindow either side of its RequestTime.
+const callbackWindow = 2 * CallbackWindow
+
+// callbackInput returns the input a callback makes (design.md, Routing),
+// and false for commands chatsync does not act on. It fails when a payload
+// is invalid (e.g. an account over 32 bytes).
+func (s *Server) callbackInput(cb chatCallback) (tasks.Input, bool, error) {
+	var x tasks.Input
 	switch {
 	case cb.Send != nil:
-		return s.sendMsgTasks(cb.Send, dst)
+		if cb.Send.SendMsgResult != 0 {
+			return x, false, nil
+		}
+		x = s.sendMsgInput(cb.Send)
 	case cb.Report != nil:
-		return s.reportTasks(cb.Report, dst)
+		x = reportInput(cb.Report)
 	case cb.Withdraw != nil:
-		return s.withdrawTasks(cb.Withdraw, dst)
+		x = s.withdrawInput(cb.Withdraw)
+	default:
+		return x, false, nil
 	}
-	return dst, nil
+	x.Window = callbackWindow
+	return x, true, x.Validate()
 }
 
-// sendMsgTasks: a delivered message changes To_Account's unread counts; an
+// sendMsgInput: a delivered message changes To_Account's unread counts; an
 // auto-read recipient also reads and receipts it at once.
-func (s *Server) sendMsgTasks(m *sendMsg, dst []*asynq.Task) ([]*asynq.Task, error) {
-	if m.SendMsgResult != 0 {
-		return dst, nil
-	}
-	u := tasks.Unread{
+func (s *Server) sendMsgInput(m *sendMsg) tasks.Input {
+	x := tasks.Input{
+		ID:      tasks.ID(cmdAfterSendMsg, m.FromAccount, m.ToAccount, m.MsgKey),
 		Account: m.ToAccount,
-		Peers:   []string{m.FromAccount},
-		Total:   total(m.UnreadMsgNum),
-		TotalAt: m.MsgTime * 1000,
-		Source:  sourceAfterSendMsg,
+		Unread: &tasks.Unread{
+			Account: m.ToAccount,
+			Peers:   []string{m.FromAccount},
+			Total:   total(m.UnreadMsgNum),
+			TotalAt: m.MsgTime * 1000,
+			Source:  sourceAfterSendMsg,
+		},
 	}
-	t, err := s.tb.Unread(u, m.FromAccount, m.ToAccount, m.MsgKey)
-	if err != nil {
-		return dst, err
+	if _, ok := s.autoRead[m.ToAccount]; ok {
+		readTime := m.MsgTime
+		if readTime <= 0 {
+			readTime = s.now().Unix()
+		}
+		x.SetRead = &tasks.SetRead{Account: m.ToAccount, Peer: m.FromAccount, ReadTime: readTime, Source: sourceAfterSendMsg}
+		x.Receipt = &tasks.ReadReceipt{Account: m.ToAccount, Peer: m.FromAccount, MsgKeys: []string{m.MsgKey},
+			Source: sourceAfterSendMsg}
 	}
-	dst = append(dst, t)
-	if _, ok := s.autoRead[m.ToAccount]; !ok {
-		return dst, nil
-	}
-	t, err = s.tb.SetRead(tasks.SetRead{Account: m.ToAccount, Peer: m.FromAccount, ReadTime: m.MsgTime,
-		Source: sourceAfterSendMsg}, m.FromAccount, m.ToAccount, m.MsgKey)
-	if err != nil {
-		return dst, err
-	}
-	dst = append(dst, t)
-	t, err = s.tb.ReadReceipt(tasks.ReadReceipt{Account: m.ToAccount, Peer: m.FromAccount,
-		MsgKeys: []string{m.MsgKey}, Source: sourceAfterSendMsg}, m.FromAccount, m.ToAccount, m.MsgKey)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, t), nil
+	return x
 }
 
-// reportTasks: a read report changes Report_Account's unread counts.
-func (s *Server) reportTasks(m *msgReport, dst []*asynq.Task) ([]*asynq.Task, error) {
-	u := tasks.Unread{
+// reportInput: a read report changes Report_Account's unread counts.
+func reportInput(m *msgReport) tasks.Input {
+	u := &tasks.Unread{
 		Account: m.ReportAccount,
 		Peers:   []string{m.PeerAccount},
 		Total:   total(m.UnreadMsgNum),
@@ -150,17 +153,17 @@ func (s *Server) reportTasks(m *msgReport, dst []*asynq.Task) ([]*asynq.Task, er
 	if m.EventTime != nil {
 		u.TotalAt = *m.EventTime
 	}
-	t, err := s.tb.Unread(u, m.ReportAccount, m.PeerAccount, strconv.FormatInt(m.LastReadTime, 10))
-	if err != nil {
-		return dst, err
+	return tasks.Input{
+		ID:      tasks.ID(cmdAfterMsgReport, m.ReportAccount, m.PeerAccount, strconv.FormatInt(m.LastReadTime, 10)),
+		Account: m.ReportAccount,
+		Unread:  u,
 	}
-	return append(dst, t), nil
 }
 
-// withdrawTasks: a recall changes To_Account's unread counts; without
+// withdrawInput: a recall changes To_Account's unread counts; without
 // UnreadMsgNum the total must be fetched again.
-func (s *Server) withdrawTasks(m *msgWithdraw, dst []*asynq.Task) ([]*asynq.Task, error) {
-	u := tasks.Unread{
+func (s *Server) withdrawInput(m *msgWithdraw) tasks.Input {
+	u := &tasks.Unread{
 		Account: m.ToAccount,
 		Peers:   []string{m.FromAccount},
 		Total:   total(m.UnreadMsgNum),
@@ -175,11 +178,11 @@ func (s *Server) withdrawTasks(m *msgWithdraw, dst []*asynq.Task) ([]*asynq.Task
 		u.TotalAt = s.now().UnixMilli()
 	}
 	u.RefreshTotal = u.Total == nil
-	t, err := s.tb.Unread(u, m.FromAccount, m.ToAccount, m.MsgKey, "withdraw")
-	if err != nil {
-		return dst, err
+	return tasks.Input{
+		ID:      tasks.ID(cmdAfterMsgWithDraw, m.FromAccount, m.ToAccount, m.MsgKey),
+		Account: m.ToAccount,
+		Unread:  u,
 	}
-	return append(dst, t), nil
 }
 
 // total returns a callback's UnreadMsgNum as a task's Total: nil when

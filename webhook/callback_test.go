@@ -35,7 +35,7 @@ func TestCallbackSamples(t *testing.T) {
 		sendSrc = "callback:C2C.CallbackAfterSendMsg"
 	)
 	unreadJonh := wantTask(t, tasks.Unread{Account: "Jonh", Peers: []string{"jared"}, Total: intp(7),
-		TotalAt: 1557481126000, Source: sendSrc}, "jared", "Jonh", key)
+		TotalAt: 1557481126000, Source: sendSrc}, cbID(cmdAfterSendMsg, "jared", "Jonh", key))
 	tests := []struct {
 		file     string
 		autoRead []string
@@ -46,25 +46,25 @@ func TestCallbackSamples(t *testing.T) {
 		{file: "C2C.CallbackAfterSendMsg.json", autoRead: []string{"jared"}, want: []queuedTask{unreadJonh}},
 		{file: "C2C.CallbackAfterSendMsg.json", autoRead: []string{"bot", "Jonh"}, want: []queuedTask{
 			unreadJonh,
-			wantTask(t, tasks.SetRead{Account: "Jonh", Peer: "jared", ReadTime: 1557481126, Source: sendSrc}, "jared", "Jonh", key),
-			wantTask(t, tasks.ReadReceipt{Account: "Jonh", Peer: "jared", MsgKeys: []string{key}, Source: sendSrc}, "jared", "Jonh", key),
+			wantTask(t, tasks.SetRead{Account: "Jonh", Peer: "jared", ReadTime: 1557481126, Source: sendSrc}, cbID(cmdAfterSendMsg, "jared", "Jonh", key)),
+			wantTask(t, tasks.ReadReceipt{Account: "Jonh", Peer: "jared", MsgKeys: []string{key}, Source: sendSrc}, cbID(cmdAfterSendMsg, "jared", "Jonh", key)),
 		}},
 		{file: "C2C.CallbackAfterSendMsg.failed.json", autoRead: []string{"Jonh"}},
 		{file: "C2C.CallbackAfterMsgReport.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "jared", Peers: []string{"Jonh"}, Total: intp(7), TotalAt: 1670574414123,
-				Source: "callback:C2C.CallbackAfterMsgReport"}, "jared", "Jonh", "1614754606"),
+				Source: "callback:C2C.CallbackAfterMsgReport"}, cbID(cmdAfterMsgReport, "jared", "Jonh", "1614754606")),
 		}},
 		{file: "C2C.CallbackAfterMsgReport.intl.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "jared", Peers: []string{"Jonh"}, Total: intp(7), TotalAt: 1614754606000,
-				Source: "callback:C2C.CallbackAfterMsgReport"}, "jared", "Jonh", "1614754606"),
+				Source: "callback:C2C.CallbackAfterMsgReport"}, cbID(cmdAfterMsgReport, "jared", "Jonh", "1614754606")),
 		}},
 		{file: "C2C.CallbackAfterMsgWithDraw.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "Jonh", Peers: []string{"jared"}, TotalAt: 1670574414123, RefreshTotal: true,
-				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, "jared", "Jonh", key, "withdraw"),
+				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, cbID(cmdAfterMsgWithDraw, "jared", "Jonh", key)),
 		}},
 		{file: "C2C.CallbackAfterMsgWithDraw.intl.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "Jonh", Peers: []string{"jared"}, Total: intp(7), TotalAt: testTime * 1000,
-				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, "jared", "Jonh", key, "withdraw"),
+				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, cbID(cmdAfterMsgWithDraw, "jared", "Jonh", key)),
 		}},
 		{file: "C2C.CallbackAfterMsgReadReceipt.json"},
 		{file: "C2C.CallbackAfterModifyMsg.json"},
@@ -265,7 +265,7 @@ func TestCallbackTwice(t *testing.T) {
 // TestCallbackRedisDown answers 503 and never OK when Redis is unreachable;
 // commands without tasks are still answered OK.
 func TestCallbackRedisDown(t *testing.T) {
-	e := setup(t, Config{Enqueuer: downEnqueuer(t)})
+	e := setup(t, Config{Intake: downIntake(t)})
 	body, err := os.ReadFile(filepath.Join("testdata", "callbacks", "C2C.CallbackAfterSendMsg.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestCallbackRedisDown(t *testing.T) {
 // TestInsecureCallbacks: without a token New refuses to start unless
 // allowed, and then warns and takes unsigned callbacks.
 func TestInsecureCallbacks(t *testing.T) {
-	_, err := New(Config{SDKAppID: testAppID, Enqueuer: downEnqueuer(t)})
+	_, err := New(Config{SDKAppID: testAppID, Intake: downIntake(t)})
 	if err == nil || !strings.Contains(err.Error(), "CallbackToken is empty") {
 		t.Fatalf("New without token: %v, want an error about CallbackToken", err)
 	}
@@ -314,12 +314,12 @@ func TestInsecureCallbacks(t *testing.T) {
 func TestNewConfigErrors(t *testing.T) {
 	_, err := New(Config{EventSecrets: []string{"whsec_c2hvcnQ="}, APIKey: "k", MaxBody: -1})
 	want := "webhook config: SDKAppID is required; CallbackToken is empty (set AllowInsecureCallbacks to accept " +
-		"unauthenticated callbacks); Enqueuer is required; Snapshots is required with APIKey; MaxBody is negative; " +
+		"unauthenticated callbacks); Intake is required; Snapshots is required with APIKey; MaxBody is negative; " +
 		"EventSecrets[0] is 5 bytes, fewer than 16"
 	if err == nil || err.Error() != want {
 		t.Errorf("New: %v\nwant %s", err, want)
 	}
-	_, err = New(Config{SDKAppID: 1, CallbackToken: "t", Enqueuer: downEnqueuer(t), EventSecrets: []string{"whsec_!!"}})
+	_, err = New(Config{SDKAppID: 1, CallbackToken: "t", Intake: downIntake(t), EventSecrets: []string{"whsec_!!"}})
 	if err == nil || !strings.Contains(err.Error(), "EventSecrets[0] is not whsec_ followed by base64") {
 		t.Errorf("New with a bad secret: %v", err)
 	}

@@ -4,14 +4,14 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 
 	"github.com/chatsync/chatsync/tasks"
 )
 
-// accepted is the 202 answer of POST /v1/events: the IDs of the events'
-// tasks, in event order, whether new or already there.
+// accepted is the 202 answer of POST /v1/events: for each event, in event
+// order, the ID of the task that applies it, whether new, joined or already
+// there; "" for a read point that was already applied (it needs no call).
 type accepted struct {
 	TaskIDs []string `json:"task_ids"`
 }
@@ -45,7 +45,7 @@ func (s *Server) postEvents(c echo.Context) error {
 		return &httpError{status: http.StatusBadRequest, msg: "invalid events", details: problems}
 	}
 
-	ts := make([]*asynq.Task, len(events))
+	xs := make([]tasks.Input, len(events))
 	for i, ev := range events {
 		if ev.Type == EventConversationRead && ev.ReadTime == 0 {
 			// "Read now" means now, when the event is accepted, not when a
@@ -53,40 +53,51 @@ func (s *Server) postEvents(c echo.Context) error {
 			// that arrived since as read.
 			ev.ReadTime = s.now().Unix()
 		}
-		if ts[i], err = s.eventTask(ev, id, i); err != nil {
+		xs[i] = eventInput(ev, id, i)
+		if err := xs[i].Validate(); err != nil {
 			s.m.event(ev.Type, resultInvalid)
 			return &httpError{status: http.StatusBadRequest, msg: "invalid events",
 				details: []FieldError{{Index: i, Field: "event", Message: err.Error()}}}
 		}
 	}
-	added := make([]bool, len(ts))
-	if err := s.enqueueBatch(r.Context(), ts, added); err != nil {
+	res, err := s.acceptAll(r.Context(), xs)
+	if err != nil {
 		for _, ev := range events {
 			s.m.event(ev.Type, resultUnavailable)
 		}
 		return unavailable(err)
 	}
-	ids := make([]string, len(ts))
+	ids := make([]string, len(events))
 	for i, ev := range events {
-		ids[i] = tasks.ID(ts[i].Type(), id, strconv.Itoa(i)) // the ID eventTask's Builder gave it
-		result := resultDuplicate
-		if added[i] {
-			result = resultEnqueued
+		if len(res[i].TaskIDs) > 0 {
+			ids[i] = res[i].TaskIDs[0]
+		}
+		result := resultEnqueued
+		if res[i].Duplicate {
+			result = resultDuplicate
 		}
 		s.m.event(ev.Type, result)
 	}
 	return writeJSON(c, http.StatusAccepted, accepted{TaskIDs: ids})
 }
 
-// eventTask returns the task of the index-th event of delivery id.
-func (s *Server) eventTask(ev Event, id string, index int) (*asynq.Task, error) {
-	part := strconv.Itoa(index)
+// eventWindow is how long an event's redelivery is recognised: its
+// webhook-timestamp is accepted EventTolerance either side of now.
+const eventWindow = 2 * EventTolerance
+
+// eventInput returns the input of the index-th event of delivery id.
+func eventInput(ev Event, id string, index int) tasks.Input {
+	x := tasks.Input{ID: tasks.ID("event", id, strconv.Itoa(index)), Account: ev.Account, Window: eventWindow}
 	switch ev.Type {
 	case EventConversationRead:
-		return s.tb.SetRead(ev.setRead(), id, part)
+		sr := ev.setRead()
+		x.SetRead = &sr
 	case EventMessagesRead:
-		return s.tb.ReadReceipt(ev.readReceipt(), id, part)
+		rr := ev.readReceipt()
+		x.Receipt = &rr
 	default: // EventUnreadRefresh; decodeEvents admits no other type
-		return s.tb.Unread(ev.unread(), id, part)
+		u := ev.unread()
+		x.Unread = &u
 	}
+	return x
 }

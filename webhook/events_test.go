@@ -46,25 +46,25 @@ func TestEventsAccepted(t *testing.T) {
 		name: "conversation.read",
 		body: `{"type":"conversation.read","account":"a","peer":"b","read_time":1669872000}`,
 		want: []queuedTask{wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: 1669872000,
-			Source: "event:conversation.read"}, "msg_1", "0")},
+			Source: "event:conversation.read"}, evID("msg_1", "0"))},
 	}, {
 		name: "conversation.read without read_time is stamped when accepted",
 		body: ` {"account":"a","peer":"b","type":"conversation.read"} `,
 		want: []queuedTask{wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: testNow().Unix(),
-			Source: "event:conversation.read"}, "msg_1", "0")},
+			Source: "event:conversation.read"}, evID("msg_1", "0"))},
 	}, {
 		name: "messages.read",
 		body: `{"type":"messages.read","account":"a","peer":"b","msg_keys":["1_2_3","4_5_6"]}`,
 		want: []queuedTask{wantTask(t, tasks.ReadReceipt{Account: "a", Peer: "b", MsgKeys: []string{"1_2_3", "4_5_6"},
-			Source: "event:messages.read"}, "msg_1", "0")},
+			Source: "event:messages.read"}, evID("msg_1", "0"))},
 	}, {
 		name: "unread.refresh, all",
 		body: `{"type":"unread.refresh","account":"a","peers":[]}`,
-		want: []queuedTask{wantTask(t, tasks.Unread{Account: "a", RefreshTotal: true, Source: "event:unread.refresh"}, "msg_1", "0")},
+		want: []queuedTask{wantTask(t, tasks.Unread{Account: "a", RefreshTotal: true, Source: "event:unread.refresh"}, evID("msg_1", "0"))},
 	}, {
 		name: "unread.refresh, peers",
 		body: `{"type":"unread.refresh","account":"a","peers":["b","c"]}`,
-		want: []queuedTask{wantTask(t, tasks.Unread{Account: "a", Peers: []string{"b", "c"}, Source: "event:unread.refresh"}, "msg_1", "0")},
+		want: []queuedTask{wantTask(t, tasks.Unread{Account: "a", Peers: []string{"b", "c"}, Source: "event:unread.refresh"}, evID("msg_1", "0"))},
 	}, {
 		name: "batch",
 		body: `{"events":[
@@ -72,9 +72,9 @@ func TestEventsAccepted(t *testing.T) {
 			{"type":"messages.read","account":"a","peer":"b","msg_keys":["1_2_3"]},
 			{"type":"unread.refresh","account":"a"}]}`,
 		want: []queuedTask{
-			wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: testNow().Unix(), Source: "event:conversation.read"}, "msg_1", "0"),
-			wantTask(t, tasks.ReadReceipt{Account: "a", Peer: "b", MsgKeys: []string{"1_2_3"}, Source: "event:messages.read"}, "msg_1", "1"),
-			wantTask(t, tasks.Unread{Account: "a", RefreshTotal: true, Source: "event:unread.refresh"}, "msg_1", "2"),
+			wantTask(t, tasks.SetRead{Account: "a", Peer: "b", ReadTime: testNow().Unix(), Source: "event:conversation.read"}, evID("msg_1", "0")),
+			wantTask(t, tasks.ReadReceipt{Account: "a", Peer: "b", MsgKeys: []string{"1_2_3"}, Source: "event:messages.read"}, evID("msg_1", "1")),
+			wantTask(t, tasks.Unread{Account: "a", RefreshTotal: true, Source: "event:unread.refresh"}, evID("msg_1", "2")),
 		},
 	}}
 	for _, tt := range tests {
@@ -301,7 +301,7 @@ func TestEventsMax(t *testing.T) {
 
 // TestEventsRedisDown answers 503 when Redis is unreachable.
 func TestEventsRedisDown(t *testing.T) {
-	e := setup(t, Config{Enqueuer: downEnqueuer(t)})
+	e := setup(t, Config{Intake: downIntake(t)})
 	body := []byte(`{"type":"unread.refresh","account":"a"}`)
 	rec := e.postEvents(signEvents(t, testSecret, "msg_down", testNow(), body), body)
 	if rec.Code != http.StatusServiceUnavailable {
@@ -323,7 +323,7 @@ func TestEventsDisabled(t *testing.T) {
 // Redis: a Redis failure in the middle of a batch, which a real server
 // cannot be made to produce on cue.
 type failingEnqueuer struct {
-	Enqueuer
+	tasks.Enqueuer
 	failType string
 }
 
@@ -339,8 +339,12 @@ func (f failingEnqueuer) EnqueueContext(ctx context.Context, t *asynq.Task, opts
 // webhook-id completes the batch without duplicating what got in.
 func TestEventsPartialFailure(t *testing.T) {
 	e := setup(t, Config{})
+	in, err := tasks.NewIntake(tasks.IntakeConfig{Redis: e.rdb, Enqueuer: failingEnqueuer{e.client, tasks.TypeReadReceipt}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	broken, err := New(Config{SDKAppID: testAppID, CallbackToken: testToken, Now: testNow, Logger: e.cfg.Logger,
-		EventSecrets: []string{testSecret}, Enqueuer: failingEnqueuer{e.client, tasks.TypeReadReceipt}})
+		EventSecrets: []string{testSecret}, Intake: in})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,8 @@ type testEnv struct {
 	cfg    Config
 	insp   *asynq.Inspector
 	client *asynq.Client
+	rdb    *redis.Client
+	intake *tasks.Intake
 	logs   *syncBuffer
 }
 
@@ -70,8 +72,12 @@ func setup(tb testing.TB, cfg Config) *testEnv {
 	if cfg.CallbackToken == "" && !cfg.AllowInsecureCallbacks {
 		cfg.CallbackToken = testToken
 	}
-	if cfg.Enqueuer == nil {
-		cfg.Enqueuer = client
+	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: rdb, Enqueuer: client})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if cfg.Intake == nil {
+		cfg.Intake = intake
 	}
 	if cfg.Now == nil {
 		cfg.Now = testNow
@@ -100,7 +106,7 @@ func setup(tb testing.TB, cfg Config) *testEnv {
 			}
 		}
 	})
-	return &testEnv{srv: srv, cfg: cfg, insp: insp, client: client, logs: logs}
+	return &testEnv{srv: srv, cfg: cfg, insp: insp, client: client, rdb: rdb, intake: intake, logs: logs}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes (the logger).
@@ -217,25 +223,40 @@ func (e *testEnv) tasks(tb testing.TB) []queuedTask {
 	return got
 }
 
-// wantTask is the task tasks.Builder makes for payload and idParts.
-func wantTask(tb testing.TB, payload any, idParts ...string) queuedTask {
+// cbID and evID are the input IDs of a callback and of an app event.
+func cbID(command string, parts ...string) string { return tasks.ID(command, parts...) }
+func evID(webhookID, index string) string         { return tasks.ID("event", webhookID, index) }
+
+// wantTask is the task the intake queues for payload, an input's part, of
+// the input with ID inputID: the input's own unread task, or the
+// conversation task it queues first (its token becomes the gen).
+func wantTask(tb testing.TB, payload any, inputID string) queuedTask {
 	tb.Helper()
-	typ, queue := "", ""
-	switch payload.(type) {
+	var typ, queue, account, peer string
+	switch p := payload.(type) {
 	case tasks.SetRead:
-		typ, queue = tasks.TypeSetRead, tasks.QueueRead
+		typ, queue, account, peer = tasks.TypeSetRead, tasks.QueueRead, p.Account, p.Peer
 	case tasks.ReadReceipt:
-		typ, queue = tasks.TypeReadReceipt, tasks.QueueRead
+		typ, queue, account, peer = tasks.TypeReadReceipt, tasks.QueueRead, p.Account, p.Peer
 	case tasks.Unread:
-		typ, queue = tasks.TypeUnread, tasks.QueueUnread
+		b, err := json.Marshal(payload)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return queuedTask{Queue: tasks.QueueUnread, Type: tasks.TypeUnread, ID: tasks.ID(tasks.TypeUnread, inputID), Payload: string(b)}
 	default:
 		tb.Fatalf("no task for %T", payload)
 	}
-	b, err := json.Marshal(payload)
+	gen := tasks.ClaimToken(inputID)
+	b, err := json.Marshal(struct {
+		Account string `json:"account"`
+		Peer    string `json:"peer"`
+		Gen     string `json:"gen"`
+	}{account, peer, gen})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return queuedTask{Queue: queue, Type: typ, ID: tasks.ID(typ, idParts...), Payload: string(b)}
+	return queuedTask{Queue: queue, Type: typ, ID: tasks.ID(typ, account, peer, gen), Payload: string(b)}
 }
 
 func sortTasks(ts []queuedTask) []queuedTask {
@@ -258,8 +279,8 @@ func (e *testEnv) checkTasks(tb testing.TB, want ...queuedTask) {
 	}
 }
 
-// downEnqueuer is an asynq client on a closed port: Redis is unreachable.
-func downEnqueuer(tb testing.TB) *asynq.Client {
+// downIntake is an intake on a closed port: Redis is unreachable.
+func downIntake(tb testing.TB) *tasks.Intake {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -267,9 +288,13 @@ func downEnqueuer(tb testing.TB) *asynq.Client {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	c := asynq.NewClientFromRedisClient(redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1}))
-	tb.Cleanup(func() { c.Close() })
-	return c
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
+	tb.Cleanup(func() { rdb.Close() })
+	in, err := tasks.NewIntake(tasks.IntakeConfig{Redis: rdb, Enqueuer: asynq.NewClientFromRedisClient(rdb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return in
 }
 
 // snapshotStore is a SnapshotReader over a map; "broken" fails.

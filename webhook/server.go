@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,10 +31,10 @@ import (
 	"github.com/chatsync/chatsync/tasks"
 )
 
-// Enqueuer puts tasks into Redis. *asynq.Client satisfies it; tests use
-// a client on a closed port to make Redis fail.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+// Acceptor takes an accepted callback or event into Redis: de-duplication,
+// its conversations' pending state, its tasks. *tasks.Intake satisfies it.
+type Acceptor interface {
+	Accept(ctx context.Context, x tasks.Input) (tasks.Accepted, error)
 }
 
 // SnapshotReader reads the last unread snapshot of a user. It returns an
@@ -88,11 +87,9 @@ type Config struct {
 	// are marked read and receipted as soon as they are delivered.
 	AutoRead []string
 
-	// Enqueuer takes the tasks; usually an *asynq.Client.
-	Enqueuer Enqueuer
-	// Tasks builds the tasks (retry budget, timeout, retention).
-	Tasks tasks.Builder
-	// EnqueueTimeout bounds the enqueueing of one request's tasks
+	// Intake takes the work of accepted callbacks and events into Redis.
+	Intake Acceptor
+	// EnqueueTimeout bounds the intake of one request's work
 	// (default 1.5 s, below Chat's 2 s callback timeout).
 	EnqueueTimeout time.Duration
 
@@ -119,10 +116,9 @@ type Server struct {
 	e   *echo.Echo
 	log *slog.Logger
 	now func() time.Time
-	enq Enqueuer
-	tb  tasks.Builder
 	m   *metrics
 
+	intake         Acceptor
 	appID          string // SDKAppID in decimal
 	token          string
 	events         *eventVerifier // nil: route off
@@ -153,8 +149,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		log:            cfg.Logger,
 		now:            cfg.Now,
-		enq:            cfg.Enqueuer,
-		tb:             cfg.Tasks,
+		intake:         cfg.Intake,
 		appID:          strconv.FormatUint(cfg.SDKAppID, 10),
 		token:          cfg.CallbackToken,
 		events:         ev,
@@ -206,8 +201,8 @@ func (c Config) problems() []string {
 	if c.CallbackToken == "" && !c.AllowInsecureCallbacks {
 		p = append(p, "CallbackToken is empty (set AllowInsecureCallbacks to accept unauthenticated callbacks)")
 	}
-	if c.Enqueuer == nil {
-		p = append(p, "Enqueuer is required")
+	if c.Intake == nil {
+		p = append(p, "Intake is required")
 	}
 	if c.APIKey != "" && c.Snapshots == nil {
 		p = append(p, "Snapshots is required with APIKey")
@@ -333,41 +328,28 @@ func printableASCII(s string, max int) bool {
 	return true
 }
 
-// maxConcurrentEnqueues bounds the enqueues of one batch in flight at
-// once: 100 events then cost about 13 Redis round trips, not 100.
-const maxConcurrentEnqueues = 8
+// maxConcurrentAccepts bounds the events of one batch taken in at once:
+// 100 events then cost about 13 rounds of Redis round trips, not 100.
+const maxConcurrentAccepts = 8
 
-// enqueue puts ts into Redis one after another within the enqueue timeout
-// and sets added[i] when ts[i] was new; a task that already exists counts
-// as enqueued. It returns the first real failure. It is the callback path:
-// at most three tasks, and nothing escapes to the heap.
-func (s *Server) enqueue(ctx context.Context, ts []*asynq.Task, added []bool) error {
+// acceptAll takes xs in, up to maxConcurrentAccepts at once, within the
+// enqueue timeout, and returns what became of each. The first failure
+// cancels the others; it returns only once nothing is in flight.
+func (s *Server) acceptAll(ctx context.Context, xs []tasks.Input) ([]tasks.Accepted, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.enqueueTimeout)
 	defer cancel()
-	for i, t := range ts {
-		if err := s.enqueueOne(ctx, t, &added[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// enqueueBatch is enqueue for many tasks: up to maxConcurrentEnqueues at
-// once. The first failure cancels the others; it returns only once no
-// enqueue is in flight.
-func (s *Server) enqueueBatch(ctx context.Context, ts []*asynq.Task, added []bool) error {
-	ctx, cancel := context.WithTimeout(ctx, s.enqueueTimeout)
-	defer cancel()
+	res := make([]tasks.Accepted, len(xs))
 	var (
 		next     atomic.Int64
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
-	for range min(len(ts), maxConcurrentEnqueues) {
+	for range min(len(xs), maxConcurrentAccepts) {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(ts); i = int(next.Add(1) - 1) {
-				if err := s.enqueueOne(ctx, ts[i], &added[i]); err != nil {
+			for i := int(next.Add(1) - 1); i < len(xs); i = int(next.Add(1) - 1) {
+				var err error
+				if res[i], err = s.intake.Accept(ctx, xs[i]); err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}
@@ -375,17 +357,5 @@ func (s *Server) enqueueBatch(ctx context.Context, ts []*asynq.Task, added []boo
 		})
 	}
 	wg.Wait()
-	return firstErr
-}
-
-func (s *Server) enqueueOne(ctx context.Context, t *asynq.Task, added *bool) error {
-	_, err := s.enq.EnqueueContext(ctx, t)
-	switch {
-	case err == nil:
-		*added = true
-	case tasks.IsDuplicate(err):
-	default:
-		return fmt.Errorf("enqueue %s: %w", t.Type(), err)
-	}
-	return nil
+	return res, firstErr
 }

@@ -68,7 +68,7 @@ func TestUnreadAPI(t *testing.T) {
 // TestRoutesOff: without APIKey and EventSecrets those routes answer 404.
 func TestRoutesOff(t *testing.T) {
 	e := setup(t, Config{EventSecrets: []string{}})
-	srv, err := New(Config{SDKAppID: testAppID, CallbackToken: testToken, Enqueuer: e.client, Logger: e.cfg.Logger})
+	srv, err := New(Config{SDKAppID: testAppID, CallbackToken: testToken, Intake: e.intake, Logger: e.cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestPanicAndMetrics(t *testing.T) {
 		t.Errorf("http_request_duration_seconds{unmatched,GET} count = %v, want 2", n)
 	}
 	// Two servers on one registry cannot both register.
-	if _, err := New(Config{SDKAppID: 1, CallbackToken: "t", Enqueuer: e.client, Registerer: reg}); err == nil {
+	if _, err := New(Config{SDKAppID: 1, CallbackToken: "t", Intake: e.intake, Registerer: reg}); err == nil {
 		t.Error("New registered the metrics twice")
 	}
 }

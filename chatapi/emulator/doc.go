@@ -55,6 +55,8 @@
 //   - c2c_msg_read_receipt: invalid JSON 90001; a missing field, a wrong type, an empty
 //     C2CMsgInfo, From_Account≠Peer_Account, To_Account≠Operator_Account or an unknown MsgKey
 //     20001; Operator_Account or Peer_Account not imported 20003. The call is all or nothing.
+//     Assumption: C2CMsgInfo holds at most Config.MaxReceiptMsgs items (default
+//     chatapi.MaxReceiptMsgs, 100); more answer 20001. Chat documents no maximum.
 //   - admin_getroammsg: Operator_Account 90008, Peer_Account 90003 (the older
 //     From_Account/To_Account form is accepted too); MaxCnt < 1, MinTime > MaxTime or other
 //     wrong fields 90001.

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // Defaults used for zero Config fields.
@@ -50,6 +52,11 @@ type Config struct {
 	// Now is the clock for MsgTime, UserSig expiry, the rate limit and RequestTime.
 	// Default time.Now.
 	Now func() time.Time
+	// MaxReceiptMsgs is the most C2CMsgInfo items c2c_msg_read_receipt
+	// accepts; more answer 20001. Chat documents no maximum: this is an
+	// assumption, 0 meaning chatapi.MaxReceiptMsgs (the most chatsync ever
+	// sends); a negative value means unlimited.
+	MaxReceiptMsgs int
 	// KeepRequests is how many recent requests (all APIs together) Requests keeps.
 	// 0 means DefaultKeepRequests; a negative value keeps none.
 	KeepRequests int
@@ -110,6 +117,8 @@ type Emulator struct {
 	mux      *http.ServeMux
 	// beforeSend enables C2C.CallbackBeforeSendMsg.
 	beforeSend bool
+	// maxReceipt bounds c2c_msg_read_receipt's C2CMsgInfo; 0 = unlimited.
+	maxReceipt int
 
 	sigs    sigCache
 	limiter limiter
@@ -138,6 +147,9 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxReceiptMsgs == 0 {
+		cfg.MaxReceiptMsgs = chatapi.MaxReceiptMsgs
+	}
 	if cfg.KeepRequests == 0 {
 		cfg.KeepRequests = DefaultKeepRequests
 	}
@@ -153,6 +165,7 @@ func New(cfg Config) (*Emulator, error) {
 		log:        cfg.Logger,
 		admins:     make(map[string]bool, len(cfg.Admins)),
 		beforeSend: cfg.BeforeSendMsgCallback,
+		maxReceipt: max(cfg.MaxReceiptMsgs, 0),
 		rng:        rand.New(rand.NewPCG(seed, 2)),
 		st:         newState(),
 	}

@@ -17,7 +17,7 @@ type afterReadReceipt struct {
 
 // parseReceipt checks a c2c_msg_read_receipt body and returns the operator, the peer and the
 // MsgKeys acknowledged.
-func parseReceipt(o object) (op, peer string, keys []string, aerr *apiError) {
+func parseReceipt(o object, maxItems int) (op, peer string, keys []string, aerr *apiError) {
 	var err error
 	if op, err = o.str("Operator_Account"); err != nil {
 		return "", "", nil, fail(20001, "invalid packet: Operator_Account %v", err)
@@ -33,6 +33,8 @@ func parseReceipt(o object) (op, peer string, keys []string, aerr *apiError) {
 		return "", "", nil, fail(20001, "invalid packet: C2CMsgInfo %v", err)
 	case len(items) == 0:
 		return "", "", nil, fail(20001, "invalid packet: C2CMsgInfo is empty")
+	case maxItems > 0 && len(items) > maxItems:
+		return "", "", nil, fail(20001, "invalid packet: C2CMsgInfo has %d items, more than %d", len(items), maxItems)
 	}
 	infos, err := objects(items)
 	if err != nil {
@@ -56,7 +58,7 @@ func parseReceipt(o object) (op, peer string, keys []string, aerr *apiError) {
 // readReceipt serves openim/c2c_msg_read_receipt: Operator_Account acknowledges messages that
 // Peer_Account sent. It sets IsPeerRead and leaves unread counts alone. All or nothing.
 func (e *Emulator) readReceipt(c *call) (any, *apiError) {
-	op, peer, keys, aerr := parseReceipt(c.obj)
+	op, peer, keys, aerr := parseReceipt(c.obj, e.maxReceipt)
 	if aerr != nil {
 		return nil, aerr
 	}

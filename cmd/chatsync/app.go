@@ -76,7 +76,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, embedded bool) (*
 // close closes the Redis connections (the asynq client shares rdb's).
 func (a *app) close() { a.rdb.Close() }
 
-func (a *app) builder() tasks.Builder { return tasks.Builder{MaxRetry: a.cfg.MaxRetry} }
+func (a *app) builder() tasks.Builder {
+	return tasks.Builder{MaxRetry: a.cfg.MaxRetry, Retention: a.cfg.TaskRetention}
+}
 
 func (a *app) ready(ctx context.Context) error { return pingRedis(ctx, a.rdb) }
 
@@ -85,6 +87,14 @@ func (a *app) ready(ctx context.Context) error { return pingRedis(ctx, a.rdb) }
 // Echo, so that they share its request IDs and HTTP metrics. The returned
 // function releases asynqmon's connections.
 func (a *app) newHTTP() (*echo.Echo, func() error, error) {
+	im, err := tasks.NewIntakeMetrics(a.reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: a.rdb, Enqueuer: a.enq, Tasks: a.builder(), Metrics: im})
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := webhook.New(webhook.Config{
 		SDKAppID:               a.cfg.SDKAppID,
 		CallbackToken:          a.cfg.CallbackToken,
@@ -93,8 +103,7 @@ func (a *app) newHTTP() (*echo.Echo, func() error, error) {
 		APIKey:                 a.cfg.APIKey,
 		Snapshots:              tasks.NewStore(a.rdb),
 		AutoRead:               a.cfg.AutoRead,
-		Enqueuer:               a.enq,
-		Tasks:                  a.builder(),
+		Intake:                 intake,
 		Ready:                  a.ready,
 		Logger:                 a.log.With("component", "webhook"),
 		Registerer:             a.reg,
@@ -137,16 +146,17 @@ func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, err
 		return nil, nil, err
 	}
 	w, err := tasks.NewWorker(tasks.Config{
-		Chat:       chat,
-		Redis:      a.rdb,
-		Enqueuer:   a.enq,
-		Tasks:      a.builder(),
-		RateLimit:  a.cfg.RateLimit,
-		Debounce:   a.cfg.Debounce,
-		SinkURL:    a.cfg.SinkURL,
-		SinkSecret: a.cfg.SinkSecret,
-		Logger:     a.log, // its asynq adapter adds component=asynq
-		Registerer: a.reg,
+		Chat:            chat,
+		Redis:           a.rdb,
+		Enqueuer:        a.enq,
+		Tasks:           a.builder(),
+		RateLimit:       a.cfg.RateLimit,
+		ReceiptBatchMax: a.cfg.ReceiptBatchMax,
+		Debounce:        a.cfg.Debounce,
+		SinkURL:         a.cfg.SinkURL,
+		SinkSecret:      a.cfg.SinkSecret,
+		Logger:          a.log, // its asynq adapter adds component=asynq
+		Registerer:      a.reg,
 	})
 	if err != nil {
 		return nil, nil, err

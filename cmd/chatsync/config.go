@@ -73,9 +73,13 @@ type config struct {
 	Debounce    time.Duration // 0: the tasks package's default
 	// MaxRetry is in tasks.Builder's terms: 0 is the default, a negative
 	// value means no retries.
-	MaxRetry   int
-	SinkURL    string
-	SinkSecret string
+	MaxRetry int
+	// TaskRetention is in tasks.Builder's terms: a negative value keeps
+	// no completed task.
+	TaskRetention   time.Duration
+	ReceiptBatchMax int
+	SinkURL         string
+	SinkSecret      string
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -354,6 +358,11 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 		LogFormat:       e.oneOf("LOG_FORMAT", logFormat, "json", "text"),
 	}
 	c.MaxRetry = maxRetry(e.integer("TASK_MAX_RETRY", -1, 0, 100))
+	c.TaskRetention = e.duration("TASK_RETENTION", tasks.DefaultRetention, 0, 30*24*time.Hour)
+	if c.TaskRetention == 0 {
+		c.TaskRetention = -1 // keep none
+	}
+	c.ReceiptBatchMax = e.integer("RECEIPT_BATCH_MAX", tasks.DefaultReceiptBatchMax, 1, tasks.MaxReceiptBatch)
 	c.parseChat(e, m)
 	c.checkCombinations(e, m)
 	return c, e.err()

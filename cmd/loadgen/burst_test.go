@@ -43,7 +43,7 @@ func TestBurstAgrees(t *testing.T) {
 	client, _ := asynqSetup(t)
 	store := &snapshots{m: map[string]*tasks.Snapshot{}}
 	srv, err := webhook.New(webhook.Config{SDKAppID: testAppID, CallbackToken: testToken, APIKey: "key-for-tests",
-		Snapshots: store, Enqueuer: client, Logger: slog.New(slog.DiscardHandler)})
+		Snapshots: store, Intake: newIntake(t, client), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,11 @@ import (
 )
 
 // RawTasks returns the tasks a hand-written callback handler would enqueue
-// for r with tasks.Builder: the same types, payloads, options and IDs as
-// chatsync's routing (design.md, Routing), so that the raw asynq baseline
-// does the same Redis work per request. Requests chatsync answers without a
-// task give none.
+// for r with tasks.Builder, one per event and API, as chatsync did before it
+// coalesced: the unread tasks are chatsync's own (types, payloads, IDs),
+// while set-read and read-receipt tasks carry their event's read point or
+// MsgKeys themselves, where chatsync merges them into their conversation's
+// pending state. Requests chatsync answers without a task give none.
 func RawTasks(b tasks.Builder, r Request, autoRead map[string]bool) ([]*asynq.Task, error) {
 	total := func(n int) *int { return &n }
 	var ts []*asynq.Task
@@ -28,7 +29,7 @@ func RawTasks(b tasks.Builder, r Request, autoRead map[string]bool) ([]*asynq.Ta
 	case KindSendMsg, KindSendAutoRead:
 		src := "callback:" + cmdAfterSendMsg
 		err = add(b.Unread(tasks.Unread{Account: r.To, Peers: []string{r.From}, Total: total(r.UnreadMsgNum),
-			TotalAt: r.MsgTime * 1000, Source: src}, r.From, r.To, r.MsgKey))
+			TotalAt: r.MsgTime * 1000, Source: src}, tasks.ID(cmdAfterSendMsg, r.From, r.To, r.MsgKey)))
 		if err == nil && autoRead[r.To] {
 			err = add(b.SetRead(tasks.SetRead{Account: r.To, Peer: r.From, ReadTime: r.MsgTime, Source: src},
 				r.From, r.To, r.MsgKey))
@@ -39,7 +40,8 @@ func RawTasks(b tasks.Builder, r Request, autoRead map[string]bool) ([]*asynq.Ta
 		}
 	case KindMsgReport:
 		err = add(b.Unread(tasks.Unread{Account: r.To, Peers: []string{r.From}, Total: total(r.UnreadMsgNum),
-			TotalAt: r.EventTime, Source: "callback:" + cmdAfterMsgReport}, r.To, r.From, strconv.FormatInt(r.MsgTime, 10)))
+			TotalAt: r.EventTime, Source: "callback:" + cmdAfterMsgReport},
+			tasks.ID(cmdAfterMsgReport, r.To, r.From, strconv.FormatInt(r.MsgTime, 10))))
 	case KindConversationRead:
 		err = add(b.SetRead(tasks.SetRead{Account: r.To, Peer: r.From, ReadTime: r.MsgTime,
 			Source: "event:conversation.read"}, r.ID, "0"))
@@ -48,7 +50,7 @@ func RawTasks(b tasks.Builder, r Request, autoRead map[string]bool) ([]*asynq.Ta
 			Source: "event:messages.read"}, r.ID, "0"))
 	case KindUnreadRefresh:
 		err = add(b.Unread(tasks.Unread{Account: r.To, Peers: r.Peers, RefreshTotal: len(r.Peers) == 0,
-			Source: "event:unread.refresh"}, r.ID, "0"))
+			Source: "event:unread.refresh"}, tasks.ID("event", r.ID, "0")))
 	}
 	return ts, err
 }

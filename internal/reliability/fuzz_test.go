@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/chatsync/chatsync/tasks"
 	"github.com/chatsync/chatsync/webhook"
 )
 
@@ -37,17 +37,20 @@ const (
 // fuzzSecret is the events secret of the fuzz targets (32 bytes of 0x01).
 var fuzzSecret = "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
 
-// countingEnqueuer takes every task and counts it.
+// countingEnqueuer takes every input and counts it.
 type countingEnqueuer struct {
 	mu sync.Mutex
 	n  int
 }
 
-func (c *countingEnqueuer) EnqueueContext(_ context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
+func (c *countingEnqueuer) Accept(_ context.Context, x tasks.Input) (tasks.Accepted, error) {
+	if err := x.Validate(); err != nil {
+		return tasks.Accepted{}, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n++
-	return &asynq.TaskInfo{Type: t.Type()}, nil
+	return tasks.Accepted{}, nil
 }
 
 func (c *countingEnqueuer) take() int {
@@ -68,7 +71,7 @@ func fuzzServer(tb testing.TB) (*webhook.Server, *countingEnqueuer, *bytes.Buffe
 		CallbackToken: fuzzToken,
 		EventSecrets:  []string{fuzzSecret},
 		AutoRead:      []string{"bot"},
-		Enqueuer:      enq,
+		Intake:        enq,
 		Now:           func() time.Time { return time.Unix(fuzzNow, 0) },
 		Logger:        slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

@@ -1,0 +1,97 @@
+package tasks
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts behind coalescing (see the layout in pending.go). Each
+// runs atomically on the keys of one account. Times are unix seconds for
+// read points and unix milliseconds for everything else.
+
+// intakeScript accepts one input: unless its de-duplication mark exists, it
+// merges the input's read point and MsgKeys into their conversations'
+// pending state and names the task that will apply each.
+// KEYS: seen, read state, receipt set, receipt generation.
+// ARGV: token, now, pending TTL (ms), read time (0 = none), MsgKeys...
+// Returns {'dup', seen value} or {'new', set-read gen, receipt gen,
+// set-read joined, receipt joined}: a gen is ” when no task is needed (the
+// read point is already applied), and joined is 1 when the input joined a
+// task that was already waiting.
+var intakeScript = redis.NewScript(`
+local seen, read, rset, rgen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('EXISTS', seen) == 1 then return {'dup', redis.call('GET', seen)} end
+local token, now, ttl, rt = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local sgen, ggen, sjoin, gjoin = '', '', 0, 0
+if rt > 0 then
+  local v = redis.call('HMGET', read, 'want', 'done', 'gen')
+  local want, done = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  if rt > done then
+    if rt > want then redis.call('HSET', read, 'want', rt) end
+    if v[3] then sjoin = 1; sgen = v[3] else sgen = token; redis.call('HSET', read, 'gen', token) end
+    redis.call('PEXPIRE', read, ttl)
+  end
+end
+if #ARGV > 4 then
+  for i = 5, #ARGV do redis.call('ZADD', rset, 'NX', now, ARGV[i]) end
+  local g = redis.call('GET', rgen)
+  if g then gjoin = 1; ggen = g else ggen = token; redis.call('SET', rgen, token, 'PX', ttl) end
+  redis.call('PEXPIRE', rset, ttl)
+end
+return {'new', sgen, ggen, sjoin, gjoin}
+`)
+
+// takeReadScript starts a set-read task: it folds in the read point a task
+// of the per-event form carries, releases the generation the task was
+// queued as (later events then queue a new task), and returns the read
+// point to apply, or 0 when nothing is pending above the applied one. It
+// takes nothing away: the read point stays pending until commitReadScript.
+// KEYS: read state. ARGV: gen, carried read time (0 = none), pending TTL.
+var takeReadScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'want', 'done', 'gen')
+local want, done, rt = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(ARGV[2])
+if rt > done and rt > want then
+  want = rt
+  redis.call('HSET', KEYS[1], 'want', rt)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if ARGV[1] ~= '' and v[3] == ARGV[1] then redis.call('HDEL', KEYS[1], 'gen') end
+if want <= done then return 0 end
+return want
+`)
+
+// commitReadScript records that read point sent was applied: it raises the
+// applied mark, drops the pending point if the call covered it, and lets
+// the state expire after the done TTL once nothing is pending or queued.
+// KEYS: read state. ARGV: sent, done TTL (ms).
+var commitReadScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'want', 'done', 'gen')
+local done = math.max(tonumber(v[2]) or 0, tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'done', done)
+local pending = v[1] and tonumber(v[1]) > done
+if v[1] and not pending then redis.call('HDEL', KEYS[1], 'want') end
+if not pending and not v[3] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
+// takeReceiptsScript starts a read-receipt task: it folds in the MsgKeys a
+// task of the per-event form carries, releases the generation the task was
+// queued as, and returns the oldest pending MsgKeys, at most max. They stay
+// pending until the call that carries them succeeds.
+// KEYS: receipt set, receipt generation. ARGV: gen, max, now, pending TTL,
+// carried MsgKeys...
+var takeReceiptsScript = redis.NewScript(`
+for i = 5, #ARGV do redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[i]) end
+if #ARGV > 4 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+`)
+
+// nextReceiptsScript names the task for the MsgKeys still pending after a
+// batch: the queued one if there is one, else a new generation with token.
+// KEYS: receipt set, receipt generation. ARGV: token, pending TTL (ms).
+// Returns the generation, or ” when nothing is pending.
+var nextReceiptsScript = redis.NewScript(`
+if redis.call('ZCARD', KEYS[1]) == 0 then return '' end
+local g = redis.call('GET', KEYS[2])
+if g then return g end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+`)
