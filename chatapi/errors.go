@@ -115,6 +115,21 @@ func ClassOf(err error) Class {
 	return Permanent
 }
 
+// CodeNoAccount is the ErrorCode with which get_c2c_unread_msg_num and
+// admin_set_msg_read answer for a To_Account / Report_Account that does
+// not exist (tencent-chat.md §4.2, §4.3).
+const CodeNoAccount = 90003
+
+// CodeOf returns Chat's ErrorCode in err, or 0 when err is nil or carries
+// none (a transport failure, input rejected before a call).
+func CodeOf(err error) int {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
 // invalid returns the permanent error for input rejected before a call.
 func invalid(api, format string, args ...any) *Error {
 	return &Error{API: api, Info: fmt.Sprintf(format, args...), Err: ErrInvalidRequest}

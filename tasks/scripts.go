@@ -56,10 +56,14 @@ local function notify(sink, enabled, changed, token, now, stale)
 end
 `
 
-// changeScript applies a chat:unread task.
+// changeScript applies a chat:unread task. A callback's total that is
+// stored changes the peers it names together with it, so that the snapshot
+// never shows a total that contradicts a peer's count: a total of 0 zeroes
+// every peer; otherwise the named peers' counts are dropped until their
+// refresh (scheduled here) measures them.
 // KEYS: snap, refresh, sink.
 // ARGV: now, token, stale, sink enabled, has total, total, total_at, source,
-// refresh total, peers...
+// refresh total, snapshot TTL (ms), peers...
 // Returns {changed, applied, schedule refresh, schedule notification}.
 var changeScript = redis.NewScript(luaLib + `
 local snap, work, sink = KEYS[1], KEYS[2], KEYS[3]
@@ -69,7 +73,23 @@ local changed, applied, ambiguous = 0, 0, 0
 if ARGV[5] == '1' then
   changed, applied, ambiguous = apply_total(snap, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
 end
-local npeers = #ARGV - 9
+if applied == 1 then
+  if tonumber(ARGV[6]) == 0 then
+    for _, f in ipairs(redis.call('HKEYS', snap)) do
+      if string.sub(f, 1, 2) == 'p:' then
+        local c = string.match(redis.call('HGET', snap, f), '^(%-?%d+)')
+        if c ~= '0' then changed = 1 end
+        redis.call('HSET', snap, f, '0 ' .. ARGV[7] .. ' ' .. ARGV[8])
+      end
+    end
+  else
+    for i = 11, #ARGV do
+      if redis.call('HDEL', snap, 'p:' .. ARGV[i]) == 1 then changed = 1 end
+    end
+  end
+end
+redis.call('PEXPIRE', snap, ARGV[10])
+local npeers = #ARGV - 10
 -- The total is measured when asked for, when unknown, when a callback left
 -- it in doubt, and when peers changed with no total to go with them.
 local want = ARGV[9] == '1' or ambiguous == 1
@@ -77,7 +97,7 @@ local want = ARGV[9] == '1' or ambiguous == 1
   or (ARGV[5] ~= '1' and npeers > 0)
 local schedule = 0
 if npeers > 0 or want then
-  for i = 10, #ARGV do redis.call('HSET', work, 'p:' .. ARGV[i], 1) end
+  for i = 11, #ARGV do redis.call('HSET', work, 'p:' .. ARGV[i], 1) end
   if want then redis.call('HSET', work, 'total', 1) end
   redis.call('HSET', work, 'last', now)
   redis.call('HSETNX', work, 'first', now)

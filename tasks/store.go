@@ -36,10 +36,30 @@ func userKey(account, suffix string) string { return "chatsync:{" + account + "}
 // use.
 type Store struct {
 	rdb redis.UniversalClient
+	ttl time.Duration
 }
 
-// NewStore returns a Store on rdb.
-func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+// DefaultSnapshotTTL is how long a user's snapshot is kept after its last
+// change by default.
+const DefaultSnapshotTTL = 30 * 24 * time.Hour
+
+// NewStore returns a Store on rdb. A snapshot expires ttl after its last
+// change (a sliding TTL; DefaultSnapshotTTL when ttl is 0).
+func NewStore(rdb redis.UniversalClient, ttl time.Duration) *Store {
+	if ttl <= 0 {
+		ttl = DefaultSnapshotTTL
+	}
+	return &Store{rdb: rdb, ttl: ttl}
+}
+
+// forget deletes everything kept about account's unread counts: Chat
+// answered that the account does not exist.
+func (s *Store) forget(ctx context.Context, account string) error {
+	if err := s.rdb.Del(ctx, userKey(account, "snap"), userKey(account, "refresh"), userKey(account, "sink")).Err(); err != nil {
+		return fmt.Errorf("forget unread of %s: %w", account, err)
+	}
+	return nil
+}
 
 // Snapshot returns account's last known unread counts, or ErrNoSnapshot for
 // a user chatsync has never had an unread event for. Other errors come from
@@ -116,7 +136,7 @@ type changeResult struct {
 func (s *Store) change(ctx context.Context, c unreadChange) (changeResult, error) {
 	a := c.p.Account
 	args := []any{c.now, c.token, c.stale.Milliseconds(), flag(c.sink), flag(c.p.Total != nil), 0, c.p.TotalAt,
-		SourceCallback, flag(c.p.RefreshTotal || c.refreshTotal)}
+		SourceCallback, flag(c.p.RefreshTotal || c.refreshTotal), s.ttl.Milliseconds()}
 	if c.p.Total != nil {
 		args[5] = *c.p.Total
 	}
@@ -215,6 +235,9 @@ func (s *Store) record(ctx context.Context, m measurement) (measureResult, error
 	}
 	keys := []string{userKey(m.account, "snap"), m.inflight, userKey(m.account, "sink")}
 	v, err := recordScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err == nil {
+		err = s.rdb.PExpire(ctx, keys[0], s.ttl).Err()
+	}
 	if err != nil {
 		return measureResult{}, fmt.Errorf("store unread of %s: %w", m.account, err)
 	}

@@ -12,7 +12,7 @@ import (
 
 func TestSnapshotOfUnknownUser(t *testing.T) {
 	e := setup(t, emulator.Config{})
-	s := NewStore(e.rdb)
+	s := NewStore(e.rdb, 0)
 	if _, err := s.Snapshot(t.Context(), "stranger"); !errors.Is(err, ErrNoSnapshot) {
 		t.Fatalf("Snapshot of a user never seen: %v, want ErrNoSnapshot", err)
 	}
@@ -76,7 +76,7 @@ func TestTotalOrdering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := setup(t, emulator.Config{})
-			s := NewStore(e.rdb)
+			s := NewStore(e.rdb, 0)
 			for i, st := range tt.steps {
 				total := st.total
 				c := unreadChange{claimTimes: claimTimes{now: sec + 5000, token: "t", stale: time.Minute},
@@ -112,5 +112,52 @@ func TestTotalOrdering(t *testing.T) {
 				t.Errorf("total %d from %q, want %d from %q", snap.Total, snap.TotalSource, tt.want, SourceCallback)
 			}
 		})
+	}
+}
+
+// TestCallbackTotalMovesPeers: a callback's total never leaves the
+// snapshot contradicting a peer's count. A total of 0 zeroes every peer; a
+// non-zero total drops the named peer's count until its refresh measures
+// it. The snapshot gets a sliding TTL.
+func TestCallbackTotalMovesPeers(t *testing.T) {
+	const sec = 1_700_000_000_000
+	e := setup(t, emulator.Config{})
+	s := NewStore(e.rdb, time.Hour)
+	ctx := t.Context()
+	snap := userKey("bob", "snap")
+	e.rdb.HSet(ctx, snap, "total", 3, "total_at", sec, "total_src", "api", "p:alice", "1 1700000000000 api",
+		"p:carol", "2 1700000000000 api")
+	change := func(total int, peer string, at int64) {
+		t.Helper()
+		c := unreadChange{claimTimes: claimTimes{now: sec + 9000, token: "t", stale: time.Minute},
+			p: Unread{Account: "bob", Peers: []string{peer}, Total: &total, TotalAt: at, Source: SourceCallback}}
+		if _, err := s.change(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers := func() map[string]int {
+		t.Helper()
+		got, err := s.Snapshot(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int{}
+		for p, pc := range got.Peers {
+			m[p] = pc.Count
+		}
+		return m
+	}
+
+	change(2, "alice", sec+1000) // AfterSendMsg-like: alice's count is stale now
+	if diff := cmp.Diff(map[string]int{"carol": 2}, peers()); diff != "" {
+		t.Errorf("after a total of 2 naming alice (-want +got)\n%s", diff)
+	}
+	if ttl := e.rdb.PTTL(ctx, snap).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("snapshot TTL %v, want about an hour", ttl)
+	}
+	e.rdb.HSet(ctx, snap, "p:alice", "1 1700000000000 api")
+	change(0, "alice", sec+2000) // AfterMsgReport with UnreadMsgNum 0
+	if diff := cmp.Diff(map[string]int{"alice": 0, "carol": 0}, peers()); diff != "" {
+		t.Errorf("after a total of 0 (-want +got)\n%s", diff)
 	}
 }

@@ -224,6 +224,15 @@ func chunks(peers []string, size int, total bool) []chunk {
 func (w *Worker) measure(ctx context.Context, p Refresh, c chunk, first int64) error {
 	at := w.now() // before the limiter's wait: a measurement never looks newer than it is
 	u, err := w.chat.GetUnread(ctx, p.Account, c.peers...)
+	if chatapi.CodeOf(err) == chatapi.CodeNoAccount {
+		// The account does not exist (any more): keep nothing about it.
+		if ferr := w.store.forget(ctx, p.Account); ferr != nil {
+			return ferr
+		}
+		if ferr := w.store.finishRefresh(ctx, p.Account, p.Token); ferr != nil {
+			return ferr
+		}
+	}
 	if err != nil {
 		return w.chatError(err)
 	}

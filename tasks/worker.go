@@ -60,6 +60,10 @@ type Config struct {
 	// carries (default DefaultReceiptBatchMax, at most MaxReceiptBatch).
 	ReceiptBatchMax int
 
+	// SnapshotTTL is how long a user's unread snapshot is kept after its
+	// last change (default DefaultSnapshotTTL).
+	SnapshotTTL time.Duration
+
 	// Debounce is how long a user's refresh waits after the last request
 	// before it measures (default 500 ms).
 	Debounce time.Duration
@@ -155,7 +159,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 		lim:            lim,
 		enq:            cfg.Enqueuer,
 		tasks:          cfg.Tasks,
-		store:          NewStore(cfg.Redis),
+		store:          NewStore(cfg.Redis, cfg.SnapshotTTL),
 		receiptMax:     cfg.ReceiptBatchMax,
 		debounce:       cfg.Debounce,
 		maxDelay:       cfg.MaxDelay,

@@ -78,6 +78,7 @@ type config struct {
 	// no completed task.
 	TaskRetention   time.Duration
 	ReceiptBatchMax int
+	SnapshotTTL     time.Duration
 	SinkURL         string
 	SinkSecret      string
 
@@ -362,6 +363,7 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	if c.TaskRetention == 0 {
 		c.TaskRetention = -1 // keep none
 	}
+	c.SnapshotTTL = e.duration("SNAPSHOT_TTL", tasks.DefaultSnapshotTTL, time.Hour, 365*24*time.Hour)
 	c.ReceiptBatchMax = e.integer("RECEIPT_BATCH_MAX", tasks.DefaultReceiptBatchMax, 1, tasks.MaxReceiptBatch)
 	c.parseChat(e, m)
 	c.checkCombinations(e, m)
