@@ -63,6 +63,12 @@ func (s *Server) callback(c echo.Context) error {
 		return badRequest(err.Error(), nil)
 	}
 
+	if cb.Alert != nil {
+		api := cb.Alert.api()
+		s.m.overLimit(api)
+		s.log.Warn("chat reports an API over 80 % of its rate limit", "api", api,
+			"requests", cb.Alert.Request, "limit", cb.Alert.Limit)
+	}
 	x, ok, err := s.callbackInput(cb)
 	if err != nil {
 		s.m.callback(label, resultInvalid)

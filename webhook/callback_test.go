@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/chatsync/chatsync/tasks"
 )
@@ -332,4 +333,32 @@ func TestVerifySignVector(t *testing.T) {
 	if diff := cmp.Diff(testSign, sha256Hex(testToken+strconv.Itoa(testTime))); diff != "" {
 		t.Errorf("vector (-want +got):\n%s", diff)
 	}
+}
+
+// TestOverLimitAlert: Alert.RequestOverLimit is answered OK, counted per
+// API and logged at WARN; a malformed API name does not become a label.
+func TestOverLimitAlert(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := setup(t, Config{Registerer: reg})
+	for _, body := range []string{
+		`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"admin_set_msg_read","Request":170,"Limit":200}`,
+		`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"x\"y","Request":170,"Limit":200}`,
+	} {
+		if rec := e.postCallback(signedQuery(cmdRequestOverLimit), []byte(body)); rec.Code != http.StatusOK {
+			t.Fatalf("reply %d %s, want 200", rec.Code, rec.Body)
+		}
+	}
+	want := `
+# HELP chatsync_chat_overlimit_alerts_total Alert.RequestOverLimit callbacks by API (service/command): Chat saw its rate pass 80 % of the limit.
+# TYPE chatsync_chat_overlimit_alerts_total counter
+chatsync_chat_overlimit_alerts_total{api="openim/admin_set_msg_read"} 1
+chatsync_chat_overlimit_alerts_total{api="other"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "chatsync_chat_overlimit_alerts_total"); err != nil {
+		t.Error(err)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "api=openim/admin_set_msg_read") {
+		t.Errorf("no WARN naming the API in the logs:\n%s", logs)
+	}
+	e.checkTasks(t)
 }

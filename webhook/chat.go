@@ -20,12 +20,13 @@ const (
 	cmdAfterSendMsg     = "C2C.CallbackAfterSendMsg"
 	cmdAfterMsgReport   = "C2C.CallbackAfterMsgReport"
 	cmdAfterMsgWithDraw = "C2C.CallbackAfterMsgWithDraw"
+	cmdRequestOverLimit = "Alert.RequestOverLimit"
 )
 
 var knownCommands = []string{
 	cmdBeforeSendMsg, cmdAfterSendMsg, cmdAfterMsgReport, cmdAfterMsgWithDraw,
 	"C2C.CallbackAfterMsgReadReceipt", "C2C.CallbackAfterModifyMsg", "C2C.CallbackAfterMsgReadAll",
-	"C2C.CallbackAfterC2CMsgExtension", "Bot.OnC2CMessage", "State.StateChange", "Alert.RequestOverLimit",
+	"C2C.CallbackAfterC2CMsgExtension", "Bot.OnC2CMessage", "State.StateChange", cmdRequestOverLimit,
 }
 
 // callbackQuery holds the query parameters of a callback that chatsync
@@ -153,6 +154,37 @@ type msgWithdraw struct {
 	UnreadMsgNum    *int64 `json:"UnreadMsgNum"` // To_Account's total
 }
 
+// overLimit is the body of Alert.RequestOverLimit: Chat saw an API's rate
+// pass 80 % of its limit (tencent-chat.md §1.4).
+type overLimit struct {
+	CallbackCommand string `json:"CallbackCommand"`
+	ServiceName     string `json:"ServiceName"`
+	Command         string `json:"Command"`
+	Request         int64  `json:"Request"`
+	Limit           int64  `json:"Limit"`
+}
+
+// api returns the alert's API as "service/command" when both are plain
+// names (they become a metric label), else "other".
+func (o *overLimit) api() string {
+	if !plainName(o.ServiceName) || !plainName(o.Command) {
+		return "other"
+	}
+	return o.ServiceName + "/" + o.Command
+}
+
+func plainName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // otherCallback is the body of any command chatsync does not act on.
 type otherCallback struct {
 	CallbackCommand string `json:"CallbackCommand"`
@@ -164,6 +196,7 @@ type chatCallback struct {
 	Send     *sendMsg
 	Report   *msgReport
 	Withdraw *msgWithdraw
+	Alert    *overLimit
 }
 
 // decodeCallback decodes a callback body for the command named in the
@@ -189,6 +222,9 @@ func decodeCallback(command string, body []byte) (chatCallback, error) {
 	case cmdAfterMsgWithDraw:
 		cb.Withdraw = new(msgWithdraw)
 		dst, got = cb.Withdraw, &cb.Withdraw.CallbackCommand
+	case cmdRequestOverLimit:
+		cb.Alert = new(overLimit)
+		dst, got = cb.Alert, &cb.Alert.CallbackCommand
 	default:
 		o := new(otherCallback)
 		dst, got = o, &o.CallbackCommand

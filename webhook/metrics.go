@@ -17,6 +17,7 @@ type metrics struct {
 	duration  *prometheus.HistogramVec // route, method
 	callbacks *prometheus.CounterVec   // command, result
 	events    *prometheus.CounterVec   // type, result
+	alerts    *prometheus.CounterVec   // api
 }
 
 // newMetrics registers the metrics with reg; nil reg means no metrics.
@@ -42,8 +43,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "chatsync_events_total",
 			Help: "App events by type and result (enqueued, duplicate, invalid, unavailable).",
 		}, []string{"type", "result"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatsync_chat_overlimit_alerts_total",
+			Help: "Alert.RequestOverLimit callbacks by API (service/command): Chat saw its rate pass 80 % of the limit.",
+		}, []string{"api"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.callbacks, m.events} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.callbacks, m.events, m.alerts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register webhook metrics: %w", err)
 		}
@@ -69,6 +74,12 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 func (m *metrics) callback(command, result string) {
 	if m != nil {
 		m.callbacks.WithLabelValues(command, result).Inc()
+	}
+}
+
+func (m *metrics) overLimit(api string) {
+	if m != nil {
+		m.alerts.WithLabelValues(api).Inc()
 	}
 }
 
