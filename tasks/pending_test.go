@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
@@ -277,5 +279,63 @@ func TestReceiptPoisonKey(t *testing.T) {
 	}
 	if n, _ := e.rdb.Exists(context.Background(), rcptKey("bob", "alice")).Result(); n != 0 {
 		t.Errorf("MsgKeys still pending after the batch")
+	}
+}
+
+// TestACLUser runs the intake and a worker as a Redis ACL user confined to
+// ~chatsync:* and ~asynq:* (and asynq's cancel channel): every key
+// chatsync writes, the limiter's included, lies under those prefixes.
+func TestACLUser(t *testing.T) {
+	e := setup(t, emulator.Config{})
+	e.emu.ImportAccounts("a", "b", "c")
+	ctx := context.Background()
+	const user, pass = "chatsync_acl_test", "acl-test-password"
+	if err := e.rdb.Do(ctx, "ACL", "SETUSER", user, "reset", "on", ">"+pass, "~chatsync:*", "~asynq:*",
+		"&asynq:*", "+@all", "-@dangerous", "+info").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() { e.rdb.Do(context.Background(), "ACL", "DELUSER", user) })
+
+	opt := *e.rdb.Options()
+	opt.Username, opt.Password = user, pass
+	rdb := redis.NewClient(&opt)
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Set(ctx, "outside:key", 1, time.Second).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL user may write outside its prefixes (%v): the test proves nothing", err)
+	}
+	client := asynq.NewClientFromRedisClient(rdb)
+	in, err := NewIntake(IntakeConfig{Redis: rdb, Enqueuer: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(Config{Chat: e.chat(t, nil), Redis: rdb, Enqueuer: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := asynq.NewServerFromRedisClient(rdb, w.ServerConfig(asynq.Config{Concurrency: 2,
+		LogLevel: asynq.FatalLevel, ShutdownTimeout: time.Second}))
+	mux := asynq.NewServeMux()
+	w.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+
+	now := time.Now().Unix()
+	for i, x := range []Input{
+		readInput("acl-1", "a", "b", now),
+		{ID: "acl-2", Account: "c", Window: time.Minute, Unread: &Unread{Account: "c", RefreshTotal: true}},
+	} {
+		if _, err := in.Accept(ctx, x); err != nil {
+			t.Fatalf("input %d as the ACL user: %v", i, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the set-read call and the unread measurement", func() bool {
+		st := e.emu.Stats().APIs
+		return st[chatapi.APISetMsgRead].ErrorCodes[0] == 1 && st[chatapi.APIUnread].ErrorCodes[0] >= 1
+	})
+	keys, err := e.rdb.Keys(ctx, "rate:*").Result()
+	if err != nil || len(keys) > 0 {
+		t.Errorf("limiter keys outside chatsync: %v %v", keys, err)
 	}
 }
