@@ -187,11 +187,28 @@ func (r Result) String() string {
 }
 
 // Check matches the expected effects with reqs, the requests the emulator
-// recorded (emulator.Emulator.Requests("")). A request counts as a
-// success when it was answered HTTP 200 with ErrorCode 0.
+// recorded (emulator.Emulator.Requests("")), in arrival order. A request
+// counts as a success when it was answered HTTP 200 with ErrorCode 0.
+//
+// chatsync coalesces, so an effect is satisfied by what the calls achieved,
+// not by a call of its own: a set-read effect by a successful call on its
+// conversation with a read point at or above its own (0, "now", by any), a
+// read-receipt effect when each of its MsgKeys was receipted in some call.
+// Duplicates are calls that achieved nothing new: a set-read call not
+// above an earlier one of its conversation, a MsgKey receipted again.
+// Unexpected are successful calls on a conversation no effect names.
 func (l *Ledger) Check(reqs []emulator.Request) Result {
-	seen := make(map[Effect]int)
+	read := make(map[string]int64)    // account\x00peer → highest read point applied
+	readCalls := make(map[string]int) // account\x00peer → successful calls
+	receipted := make(map[string]int) // account\x00peer\x00key → times receipted
 	r := Result{Lost: make(map[Effect]int), Failures: make(map[string]int)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	expected := make(map[string]bool) // API and conversation
+	for e := range l.want {
+		conv, _ := splitKey(e.Key)
+		expected[e.API+" "+conv] = true
+	}
 	for _, req := range reqs {
 		if req.API != chatapi.APISetMsgRead && req.API != chatapi.APIReadReceipt {
 			continue
@@ -205,28 +222,61 @@ func (l *Ledger) Check(reqs []emulator.Request) Result {
 			r.Failures[strconv.Itoa(req.ErrorCode)]++
 			continue
 		}
-		if e, ok := EffectOf(req.API, req.Body); ok {
-			seen[e]++
-		} else {
+		e, ok := EffectOf(req.API, req.Body)
+		if !ok {
 			r.Unexpected++
+			continue
+		}
+		conv, rest := splitKey(e.Key)
+		if !expected[e.API+" "+conv] {
+			r.Unexpected++
+			continue
+		}
+		if e.API == chatapi.APISetMsgRead {
+			t, _ := strconv.ParseInt(rest, 10, 64)
+			if prev, seen := read[conv]; seen && t <= prev {
+				r.Duplicates++
+			}
+			read[conv] = max(read[conv], t)
+			readCalls[conv]++
+			continue
+		}
+		for _, k := range strings.Split(rest, ",") {
+			if receipted[conv+"\x00"+k]++; receipted[conv+"\x00"+k] > 1 {
+				r.Duplicates++
+			}
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	r.Inputs = l.inputs
 	for e, n := range l.want {
-		got := seen[e]
 		r.Expected += n
-		r.Satisfied += min(n, got)
-		if got < n {
-			r.Lost[e] = n - got
-		}
-		r.Duplicates += max(got-n, 0)
-	}
-	for e, got := range seen {
-		if _, ok := l.want[e]; !ok {
-			r.Unexpected += got
+		if l.satisfied(e, read, readCalls, receipted) {
+			r.Satisfied += n
+		} else {
+			r.Lost[e] = n
 		}
 	}
 	return r
+}
+
+func (l *Ledger) satisfied(e Effect, read map[string]int64, readCalls, receipted map[string]int) bool {
+	conv, rest := splitKey(e.Key)
+	if e.API == chatapi.APISetMsgRead {
+		t, _ := strconv.ParseInt(rest, 10, 64)
+		return readCalls[conv] > 0 && read[conv] >= t
+	}
+	for _, k := range strings.Split(rest, ",") {
+		if receipted[conv+"\x00"+k] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// splitKey splits an effect's key into its conversation (account and
+// peer) and the rest (a read point, or MsgKeys).
+func splitKey(key string) (conv, rest string) {
+	a, tail, _ := strings.Cut(key, "\x00")
+	p, rest, _ := strings.Cut(tail, "\x00")
+	return a + "\x00" + p, rest
 }

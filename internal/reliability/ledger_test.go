@@ -63,8 +63,11 @@ func TestLedgerCheck(t *testing.T) {
 	l.Expect(SetReadEffect("a", "p", 10), ReadReceiptEffect("a", "p", []string{"k1"}))
 	l.Expect(SetReadEffect("b", "p", 10))
 	l.Expect(SetReadEffect("c", "p", 10))
-	l.Expect(SetReadEffect("c", "p", 10)) // the same call expected twice
+	l.Expect(SetReadEffect("c", "p", 10)) // the same read point twice: one call does
 	l.Expect()                            // an input with no tracked effect
+	l.Expect(SetReadEffect("e", "p", 5))  // coalesced: one call at 9 applies both
+	l.Expect(SetReadEffect("e", "p", 9), ReadReceiptEffect("e", "p", []string{"k2"}))
+	l.Expect(ReadReceiptEffect("e", "p", []string{"k3", "k4"}))
 
 	got := l.Check([]emulator.Request{
 		setRead("a", "10", 20004, 200), // failed, then
@@ -76,15 +79,18 @@ func TestLedgerCheck(t *testing.T) {
 		setRead("d", "10", 0, 200), // nobody asked for d
 		setRead("a", "10", 0, 499), // a client gone away
 		unread,                     // not tracked
+		setRead("e", "9", 0, 200),
+		{API: chatapi.APIReadReceipt, HTTPStatus: 200, // two inputs' MsgKeys in one batch; k4 missing
+			Body: json.RawMessage(`{"Operator_Account":"e","Peer_Account":"p","C2CMsgInfo":[{"MsgKey":"k2"},{"MsgKey":"k3"}]}`)},
 	})
 	want := Result{
-		Inputs:     5,
-		Expected:   5,
-		Satisfied:  3,
-		Lost:       map[Effect]int{SetReadEffect("b", "p", 10): 1, SetReadEffect("c", "p", 10): 1},
+		Inputs:     8,
+		Expected:   9,
+		Satisfied:  7,
+		Lost:       map[Effect]int{SetReadEffect("b", "p", 10): 1, ReadReceiptEffect("e", "p", []string{"k3", "k4"}): 1},
 		Duplicates: 1,
 		Unexpected: 1,
-		Attempts:   8,
+		Attempts:   10,
 		Failures:   map[string]int{"20004": 1, "http 502": 1, "http 499": 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -93,7 +99,7 @@ func TestLedgerCheck(t *testing.T) {
 	if got.Complete() || got.LostCount() != 2 {
 		t.Errorf("Complete() = %v, LostCount() = %d; want false, 2", got.Complete(), got.LostCount())
 	}
-	if l.Len() != 5 || l.Inputs() != 5 {
-		t.Errorf("Len() = %d, Inputs() = %d; want 5, 5", l.Len(), l.Inputs())
+	if l.Len() != 9 || l.Inputs() != 8 {
+		t.Errorf("Len() = %d, Inputs() = %d; want 9, 8", l.Len(), l.Inputs())
 	}
 }
