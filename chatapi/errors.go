@@ -120,6 +120,11 @@ func ClassOf(err error) Class {
 // not exist (tencent-chat.md §4.2, §4.3).
 const CodeNoAccount = 90003
 
+// CodeInvalidPacket is c2c_msg_read_receipt's answer to a request it
+// cannot take, among others for a MsgKey it does not know (tencent-chat.md
+// §4.4, the emulator's reading).
+const CodeInvalidPacket = 20001
+
 // CodeOf returns Chat's ErrorCode in err, or 0 when err is nil or carries
 // none (a transport failure, input rejected before a call).
 func CodeOf(err error) int {

@@ -189,10 +189,11 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 
 // sendReceipts sends batch and strikes what Chat took from the pending set.
 // Chat answers for a whole call, so when it rejects a batch of several
-// MsgKeys for good (one unknown MsgKey fails them all) the batch is halved
-// until each rejected MsgKey stands alone: those are dropped, and the
-// returned rejection names how many; the others are sent. A transient or
-// rate-limit failure is returned as it is, leaving the rest pending.
+// MsgKeys as an invalid packet (20001: one unknown MsgKey fails them all)
+// the batch is halved until each rejected MsgKey stands alone: those are
+// dropped, and the returned rejection names how many; the others are sent.
+// Any other failure is returned as it is (mapped by chatError), leaving the
+// batch pending.
 func (w *Worker) sendReceipts(ctx context.Context, p pending, batch []string) (rejected error, err error) {
 	msgs := make([]chatapi.MsgRef, len(batch))
 	for i, k := range batch {
@@ -200,9 +201,13 @@ func (w *Worker) sendReceipts(ctx context.Context, p pending, batch []string) (r
 	}
 	err = w.chat.SendReadReceipt(ctx, chatapi.ReadReceiptRequest{OperatorAccount: p.Account, PeerAccount: p.Peer, Messages: msgs})
 	if err != nil {
-		if err = w.chatError(err); !errors.Is(err, asynq.SkipRetry) {
-			return nil, err
+		if chatapi.CodeOf(err) != chatapi.CodeInvalidPacket {
+			// Transient, rate limited, or permanent for the whole call
+			// (an account that does not exist): the MsgKeys stay pending,
+			// for the retry or an operator's replay of the archived task.
+			return nil, w.chatError(err)
 		}
+		err = w.chatError(err)
 		if len(batch) > 1 {
 			half := len(batch) / 2
 			r1, err := w.sendReceipts(ctx, p, batch[:half])

@@ -164,7 +164,7 @@ func TestIntakeDuplicatesAndAppliedPoints(t *testing.T) {
 
 // sendMsgs sends n real messages from each sender to to and returns their
 // MsgKeys by sender.
-func sendMsgs(t *testing.T, chat *chatapi.Client, to string, senders []string, n int) map[string][]string {
+func sendMsgs(t testing.TB, chat *chatapi.Client, to string, senders []string, n int) map[string][]string {
 	t.Helper()
 	keys := map[string][]string{}
 	for _, from := range senders {

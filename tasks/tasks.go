@@ -1,12 +1,15 @@
 // Package tasks defines chatsync's asynq tasks: their type names, payloads
 // and constructors (queue, retry budget, timeout, retention and a
-// deterministic TaskID), and the handlers that turn them into Chat REST
-// calls under a cluster-wide rate limit.
+// deterministic TaskID), the Intake that takes callbacks and app events
+// into Redis, and the handlers that turn tasks into Chat REST calls under a
+// cluster-wide rate limit.
 //
-// A task's ID is derived from the identity of the event that caused it, so
-// a callback or app event delivered twice never creates a second task:
-// asynq answers the second enqueue with an error wrapping
-// asynq.ErrTaskIDConflict, which producers treat as "already accepted".
+// Chat's budget (about 200 calls/s per API for the whole fleet) shapes the
+// design: set-read and read-receipt work is merged into per-conversation
+// pending state, and one task per conversation at a time applies it (see
+// pending.go). The Intake recognises a redelivered input for its replay
+// window by a de-duplication mark, so a callback or app event delivered
+// twice adds nothing.
 package tasks
 
 import (

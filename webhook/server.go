@@ -3,11 +3,12 @@
 // (POST /v1/events), the unread read API (GET /v1/users/:id/unread) and the
 // health checks (GET /healthz, GET /readyz).
 //
-// Every accepted callback or app event becomes asynq tasks whose IDs derive
-// from the event's identity, and is acknowledged only once all of them are
-// in Redis. A redelivered callback or event therefore never creates a
-// second task, and an acknowledgement is never given for work that Redis
-// did not take: when an enqueue fails the answer is 503.
+// Every accepted callback or app event is handed to the intake
+// (tasks.Intake), which merges it into its conversation's pending work and
+// enqueues the tasks, and is acknowledged only once all of that is in
+// Redis. A redelivered callback or event within its replay window adds
+// nothing, and an acknowledgement is never given for work that Redis did
+// not take: when the intake fails the answer is 503.
 package webhook
 
 import (

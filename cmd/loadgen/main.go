@@ -12,6 +12,7 @@
 //	loadgen burst [flags]          real messages through the emulator; snapshot convergence
 //	loadgen backlog-fill [flags]   a backlog of auto-read messages while no worker runs
 //	loadgen backlog-drain [flags]  calls per second per Chat API while workers drain it
+//	loadgen overload [flags]       the Chat-API budget: coalescing under bursts and 10× overload, memory
 //	loadgen flush [flags]          empty chatsync's Redis database between phases
 //	loadgen machine [flags]        record the machine description
 //	loadgen report [flags]         write BENCHMARKS.md and its SVG chart from the results
@@ -59,6 +60,7 @@ commands:
   burst          real messages through the emulator; unread calls and snapshot convergence
   backlog-fill   a backlog of auto-read messages while no worker runs
   backlog-drain  calls per second per Chat API while the workers drain it
+  overload       the Chat-API budget: coalescing under bursts and 10x overload, Redis memory
   flush          empty chatsync's Redis database between phases
   machine        record the machine description
   report         write BENCHMARKS.md and its SVG chart
@@ -73,7 +75,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "redis": cmdRedis, "burst": cmdBurst,
-		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain,
+		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain, "overload": cmdOverload,
 		"flush": cmdFlush, "machine": cmdMachine, "report": cmdReport,
 	}
 	cmd, ok := cmds[args[0]]

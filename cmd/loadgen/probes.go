@@ -14,39 +14,53 @@ import (
 // apiSetMsgRead is the API an auto-read callback causes first.
 const apiSetMsgRead = "openim/admin_set_msg_read"
 
-// Probes measures the time from an auto-read AfterSendMsg callback to the
-// admin_set_msg_read call it causes at the emulator. A probe and its call
-// are matched on (Report_Account, Peer_Account, MsgReadTime) = (To_Account,
-// From_Account, MsgTime), in whichever order loadgen learns of them. It is
-// safe for concurrent use.
+// Probes measures the time from an auto-read AfterSendMsg callback (or a
+// conversation.read event) to the admin_set_msg_read call that applies it
+// at the emulator. chatsync coalesces, so that call is the first successful
+// one on the probe's conversation (Report_Account, Peer_Account) =
+// (To_Account, From_Account) whose MsgReadTime is at or above the probe's
+// read point and that arrived after the probe was posted; a call that
+// covered the read point before it was posted applied it already (latency
+// 0: chatsync makes no call for it). Probes and calls are matched whenever
+// loadgen has learnt of both, in whichever order. It is safe for concurrent
+// use.
 type Probes struct {
 	mu    sync.Mutex
-	sent  map[string]time.Time // probe key → when the callback was posted
-	calls map[string]time.Time // probe key → first successful call
-	lat   []time.Duration
+	sent  map[string]map[int64]time.Time // conversation → read point → when posted
+	calls map[string][]probeCall         // conversation → successful calls, as seen
+	seen  map[string]bool                // calls already recorded (polls overlap)
+	n     int                            // probes posted
+}
+
+type probeCall struct {
+	at       time.Time
+	readTime int64
 }
 
 // NewProbes returns an empty Probes.
 func NewProbes() *Probes {
-	return &Probes{sent: make(map[string]time.Time), calls: make(map[string]time.Time)}
+	return &Probes{sent: make(map[string]map[int64]time.Time), calls: make(map[string][]probeCall),
+		seen: make(map[string]bool)}
 }
 
-func probeKey(account, peer string, readTime int64) string {
-	return account + "\n" + peer + "\n" + strconv.FormatInt(readTime, 10)
-}
+func probeConv(account, peer string) string { return account + "\n" + peer }
 
-// Sent records that probe r was posted at at.
+// Sent records that probe r was posted at at. A second probe of the same
+// conversation and read point counts once.
 func (p *Probes) Sent(r Request, at time.Time) {
-	k := probeKey(r.To, r.From, r.MsgTime)
+	conv := probeConv(r.To, r.From)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, dup := p.sent[k]; dup {
+	m := p.sent[conv]
+	if m == nil {
+		m = make(map[int64]time.Time)
+		p.sent[conv] = m
+	}
+	if _, dup := m[r.MsgTime]; dup {
 		return
 	}
-	p.sent[k] = at
-	if c, ok := p.calls[k]; ok {
-		p.lat = append(p.lat, c.Sub(at))
-	}
+	m[r.MsgTime] = at
+	p.n++
 }
 
 // setReadBody is the part of an admin_set_msg_read body probes match on.
@@ -64,7 +78,7 @@ func (b setReadBody) readTime() (int64, bool) {
 }
 
 // Observe records the successful admin_set_msg_read calls among reqs and
-// returns how many probes they completed.
+// returns how many it had not seen before.
 func (p *Probes) Observe(reqs []emulator.Request) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -81,15 +95,14 @@ func (p *Probes) Observe(reqs []emulator.Request) int {
 		if !ok {
 			continue
 		}
-		k := probeKey(b.Report, b.Peer, rt)
-		if _, seen := p.calls[k]; seen {
+		conv := probeConv(b.Report, b.Peer)
+		k := conv + "\n" + strconv.FormatInt(rt, 10) + "\n" + rq.Time.Format(time.RFC3339Nano)
+		if p.seen[k] {
 			continue
 		}
-		p.calls[k] = rq.Time
-		if s, ok := p.sent[k]; ok {
-			p.lat = append(p.lat, rq.Time.Sub(s))
-			n++
-		}
+		p.seen[k] = true
+		p.calls[conv] = append(p.calls[conv], probeCall{at: rq.Time, readTime: rt})
+		n++
 	}
 	return n
 }
@@ -112,10 +125,64 @@ func (p *Probes) Poll(ctx context.Context, in *Inspector, interval time.Duration
 	}
 }
 
+// covered reports whether, for every conversation in want, a call at or
+// above its read point was seen.
+func (p *Probes) covered(want map[string]int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for conv, rt := range want {
+		ok := false
+		for _, c := range p.calls[conv] {
+			if c.readTime >= rt {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Result returns the latencies of the matched probes, and how many probes
 // were sent.
 func (p *Probes) Result() (Latency, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Summarize(append([]time.Duration(nil), p.lat...)), len(p.sent)
+	var lat []time.Duration
+	for conv, probes := range p.sent {
+		calls := p.calls[conv]
+		for rt, at := range probes {
+			if d, ok := applied(calls, rt, at); ok {
+				lat = append(lat, d)
+			}
+		}
+	}
+	return Summarize(lat), p.n
+}
+
+// applied returns how long after at the read point rt was applied by
+// calls: by the first call at or after at that covers it, else 0 when an
+// earlier call covered it already.
+func applied(calls []probeCall, rt int64, at time.Time) (time.Duration, bool) {
+	var best time.Duration = -1
+	earlier := false
+	for _, c := range calls {
+		if c.readTime < rt {
+			continue
+		}
+		if d := c.at.Sub(at); d >= 0 && (best < 0 || d < best) {
+			best = d
+		} else if d < 0 {
+			earlier = true
+		}
+	}
+	switch {
+	case best >= 0:
+		return best, true
+	case earlier:
+		return 0, true
+	}
+	return 0, false
 }

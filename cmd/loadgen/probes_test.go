@@ -26,8 +26,8 @@ func TestProbes(t *testing.T) {
 		{Time: t0, API: "openim/sendmsg", Body: json.RawMessage(`{}`), HTTPStatus: 200},
 		setReadCall(t0, `{"Report_Account":"x","Peer_Account":"y"}`, 0),
 	})
-	if n != 1 {
-		t.Errorf("Observe matched %d probes, want 1", n)
+	if n != 2 {
+		t.Errorf("Observe recorded %d calls, want 2", n)
 	}
 	p.Sent(Request{From: "u2", To: "bot", MsgTime: 1700000001}, t0.Add(20*time.Millisecond))
 	p.Sent(Request{From: "u3", To: "bot", MsgTime: 1700000002}, t0) // its call failed: unmatched
@@ -41,5 +41,18 @@ func TestProbes(t *testing.T) {
 	}
 	if lat.P50 != 30 || lat.Max != 40 {
 		t.Errorf("latency p50 %v max %v ms, want 30 and 40", lat.P50, lat.Max)
+	}
+
+	// Coalesced: one call at read point 12 applies probes at 10 and 11 of
+	// its conversation; a probe at 11 posted after it was applied already.
+	c := NewProbes()
+	c.Sent(Request{From: "a", To: "b", MsgTime: 10}, t0)
+	c.Sent(Request{From: "a", To: "b", MsgTime: 11}, t0.Add(10*time.Millisecond))
+	c.Observe([]emulator.Request{setReadCall(t0.Add(100*time.Millisecond), `{"Report_Account":"b","Peer_Account":"a","MsgReadTime":"12"}`, 0)})
+	c.Sent(Request{From: "a", To: "b", MsgTime: 9}, t0.Add(time.Second))
+	c.Sent(Request{From: "a", To: "b", MsgTime: 13}, t0.Add(time.Second)) // not applied yet
+	lat, sent = c.Result()
+	if sent != 4 || lat.N != 3 || lat.Max != 100 || lat.P50 != 90 {
+		t.Errorf("coalesced: sent %d, matched %d, p50 %v, max %v; want 4, 3, 90, 100", sent, lat.N, lat.P50, lat.Max)
 	}
 }

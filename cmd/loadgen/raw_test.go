@@ -40,19 +40,20 @@ func TestRawTasks(t *testing.T) {
 		wantTypes []string
 		wantIDs   []string
 	}{
-		{"AfterSendMsg", send, []string{tasks.TypeUnread}, []string{tasks.ID(tasks.TypeUnread, "a", "b", send.MsgKey)}},
+		{"AfterSendMsg", send, []string{tasks.TypeUnread},
+			[]string{tasks.ID(tasks.TypeUnread, tasks.ID(cmdAfterSendMsg, "a", "b", send.MsgKey))}},
 		{"AfterSendMsg to an auto-read account", bot, []string{tasks.TypeUnread, tasks.TypeSetRead, tasks.TypeReadReceipt},
-			[]string{tasks.ID(tasks.TypeUnread, "a", "bot", send.MsgKey), tasks.ID(tasks.TypeSetRead, "a", "bot", send.MsgKey),
-				tasks.ID(tasks.TypeReadReceipt, "a", "bot", send.MsgKey)}},
+			[]string{tasks.ID(tasks.TypeUnread, tasks.ID(cmdAfterSendMsg, "a", "bot", send.MsgKey)),
+				tasks.ID(tasks.TypeSetRead, "a", "bot", send.MsgKey), tasks.ID(tasks.TypeReadReceipt, "a", "bot", send.MsgKey)}},
 		{"AfterMsgReport", Request{Kind: KindMsgReport, From: "a", To: "b", MsgTime: 1700000000}, []string{tasks.TypeUnread},
-			[]string{tasks.ID(tasks.TypeUnread, "b", "a", "1700000000")}},
+			[]string{tasks.ID(tasks.TypeUnread, tasks.ID(cmdAfterMsgReport, "b", "a", "1700000000"))}},
 		{"other", Request{Kind: KindOther, From: "a", To: "b"}, nil, nil},
 		{"conversation.read", Request{Kind: KindConversationRead, From: "a", To: "b", ID: "msg_1"},
 			[]string{tasks.TypeSetRead}, []string{tasks.ID(tasks.TypeSetRead, "msg_1", "0")}},
 		{"messages.read", Request{Kind: KindMessagesRead, From: "a", To: "b", ID: "msg_2", MsgKeys: []string{"k"}},
 			[]string{tasks.TypeReadReceipt}, []string{tasks.ID(tasks.TypeReadReceipt, "msg_2", "0")}},
 		{"unread.refresh", Request{Kind: KindUnreadRefresh, To: "b", ID: "msg_3"},
-			[]string{tasks.TypeUnread}, []string{tasks.ID(tasks.TypeUnread, "msg_3", "0")}},
+			[]string{tasks.TypeUnread}, []string{tasks.ID(tasks.TypeUnread, tasks.ID("event", "msg_3", "0"))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

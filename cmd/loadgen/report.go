@@ -94,6 +94,11 @@ type reportView struct {
 	Targets  []targetRow
 	Notes    []string
 	SVGName  string
+	// Overload holds the last result of each overload scenario; Below the
+	// below-budget runs (chatsync and the per-event path).
+	Overload map[string]*OverloadResult
+	Below    []OverloadResult
+	DepthSVG string // the sustained run's queue-depth chart, when there is one
 	Sweeping string // the sweep's duration and mix, from the first row
 }
 
@@ -161,8 +166,92 @@ func buildView(res *Results, command, svgName string) reportView {
 		v.Memory = &res.Memory[n-1]
 		v.MemRows = thin(v.Memory.Samples, 12)
 	}
-	v.Targets = v.targets()
+	v.Overload = map[string]*OverloadResult{}
+	for i := range res.Overload {
+		o := &res.Overload[i]
+		if o.Scenario == scBelow {
+			v.Below = append(v.Below, *o)
+			continue
+		}
+		v.Overload[o.Scenario] = o
+	}
+	if o := v.Overload[scSustained]; o != nil && len(o.Depth) > 0 {
+		v.DepthSVG = strings.TrimSuffix(svgName, ".svg") + "-overload.svg"
+	}
+	v.Targets = append(v.targets(), v.overloadTargets()...)
 	return v
+}
+
+// overloadTargets checks the Chat-API budget targets against the run.
+func (v reportView) overloadTargets() []targetRow {
+	var rows []targetRow
+	row := func(target string, o *OverloadResult, measured func(*OverloadResult) (string, bool)) {
+		if o == nil {
+			rows = append(rows, targetRow{target, "-", status(false, false)})
+			return
+		}
+		m, ok := measured(o)
+		rows = append(rows, targetRow{target, m, status(true, ok)})
+	}
+	row("2,000 conversation.read over 40 conversations: ≤ 120 set-read calls, all applied ≤ 5 s after the last",
+		v.Overload[scReads], func(o *OverloadResult) (string, bool) {
+			n := o.Calls[chatapi.APISetMsgRead]
+			return fmt.Sprintf("%d calls for %d events; applied %.2f s after the last", n, o.Events, o.AppliedAfterLast),
+				n <= 120 && o.AppliedAfterLast >= 0 && o.AppliedAfterLast <= 5
+		})
+	row("1,000 auto-read AfterSendMsg from 10 senders: ≤ 60 set-read, ≤ 70 receipt calls (batch 20), all receipted ≤ 10 s",
+		v.Overload[scReceipts], func(o *OverloadResult) (string, bool) {
+			sr, rr := o.Calls[chatapi.APISetMsgRead], o.Calls[chatapi.APIReadReceipt]
+			return fmt.Sprintf("%d set-read, %d receipt calls for %d callbacks; receipted %.2f s after the last", sr, rr, o.Events, o.AppliedAfterLast),
+				sr <= 60 && rr <= 70 && o.AppliedAfterLast >= 0 && o.AppliedAfterLast <= 10
+		})
+	row("10× overload (2,000 events/s over 1,000 conversations): ≤ 200 calls/s per API, no 60007, p99 event → call ≤ 5 s",
+		v.Overload[scSustained], func(o *OverloadResult) (string, bool) {
+			peak := o.PeakPerSecond[chatapi.APISetMsgRead]
+			return fmt.Sprintf("peak %d calls/s, 60007 × %d, p99 %.0f ms (%d read points), queue depth at the end %d",
+					peak, o.RateLimited, o.EventToCall.P99, o.EventToCall.N, lastInt(o.Depth)),
+				peak <= 200 && o.RateLimited == 0 && o.EventToCall.P99 <= 5000
+		})
+	var below *OverloadResult
+	for i := range v.Below {
+		if v.Below[i].Path == "chatsync" {
+			below = &v.Below[i]
+		}
+	}
+	row("below the budget (50 events/s): p99 event → call ≤ 200 ms", below, func(o *OverloadResult) (string, bool) {
+		return fmt.Sprintf("p99 %.0f ms (%d events)", o.EventToCall.P99, o.EventToCall.N), o.EventToCall.P99 <= 200
+	})
+	row("Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", v.Overload[scMemory],
+		func(o *OverloadResult) (string, bool) {
+			return fmt.Sprintf("%.1f KiB per callback/s (growth %.1f MiB)", o.BytesPerRate/1024, float64(o.MemoryGrowth)/(1<<20)),
+				o.MemoryGrowth > 0 && o.BytesPerRate <= 64*1024
+		})
+	return rows
+}
+
+func lastInt(s []int) int {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)-1]
+}
+
+// depthChart returns the chart of the sustained overload's queue depth.
+func (v reportView) depthChart() Chart {
+	o := v.Overload[scSustained]
+	c := Chart{Title: "10× overload: tasks left in chatsync's queues, each second", XLabel: "seconds since the overload began",
+		LeftLabel: "tasks queued (blue)", RightLabel: "set-read calls in the busiest second so far (red)"}
+	depth := Series{Name: "tasks queued", Color: "#1f77b4"}
+	for i, d := range o.Depth {
+		c.X = append(c.X, i+1)
+		depth.Values = append(depth.Values, float64(d))
+	}
+	limit := Series{Name: "Chat's budget, 200 calls/s", Color: "#d62728", Dashed: true}
+	for range o.Depth {
+		limit.Values = append(limit.Values, 200)
+	}
+	c.Left, c.Right = []Series{depth}, []Series{limit}
+	return c
 }
 
 // rate returns l's successful requests per second, 0 for nil.
@@ -338,6 +427,15 @@ func writeReport(res *Results, mdPath, svgPath, command string) error {
 	}
 	if err := os.WriteFile(svgPath, svg.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write chart: %w", err)
+	}
+	if v.DepthSVG != "" {
+		svg.Reset()
+		if err := v.depthChart().WriteSVG(&svg); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(svgPath), v.DepthSVG), svg.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write chart: %w", err)
+		}
 	}
 	var md bytes.Buffer
 	if err := reportTemplate.Execute(&md, v); err != nil {

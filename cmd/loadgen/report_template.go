@@ -176,6 +176,40 @@ Drain: {{f1 .Seconds}} s, drained: {{.Drained}}; 60007 answers: **{{.RateLimited
 | {{f0 .Seconds}} | {{.Requests}} | {{mib .RSSKiB}} |
 {{- end}}
 {{end}}
+{{- if or .Overload .Below}}
+## Overload: the Chat-API budget
+
+Chat grants each API about 200 calls/s for the whole fleet; chatsync's calls follow conversations, not
+events (README, "Tasks, retries and rate limits"). Every scenario runs against the emulator at 200 calls/s
+per API with serve and one work process (WORKER_CONCURRENCY 20); calls are the emulator's counts.
+
+| scenario | events | posting s | set-read calls | receipt calls | unread calls | 60007 | busiest second (set-read) | applied after the last event | event → call p50 / p99 / max ms |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---|
+{{- range $name, $o := .Overload}}
+| {{$name}} | {{$o.Events}} | {{f1 $o.Seconds}} | {{index $o.Calls "openim/admin_set_msg_read"}} | {{index $o.Calls "openim/c2c_msg_read_receipt"}} | {{index $o.Calls "openim/get_c2c_unread_msg_num"}} | {{$o.RateLimited}} | {{index $o.PeakPerSecond "openim/admin_set_msg_read"}} | {{f2 $o.AppliedAfterLast}} s | {{if $o.EventToCall.N}}{{f0 $o.EventToCall.P50}} / {{f0 $o.EventToCall.P99}} / {{f0 $o.EventToCall.Max}}{{else}}-{{end}} |
+{{- end}}
+{{- range .Below}}
+| below the budget, {{.Path}} | {{.Events}} | {{f1 .Seconds}} | {{index .Calls "openim/admin_set_msg_read"}} | - | - | {{.RateLimited}} | - | {{f2 .AppliedAfterLast}} s | {{f0 .EventToCall.P50}} / {{f0 .EventToCall.P99}} / {{f0 .EventToCall.Max}} |
+{{- end}}
+
+- **reads**: 2,000 conversation.read over 40 conversations posted within about a second, read_time rising.
+- **receipts**: 1,000 C2C.CallbackAfterSendMsg (real messages) to one auto-read account from 10 senders at
+  1,000/s; RECEIPT_BATCH_MAX 20.
+- **sustained**: conversation.read at 2,000/s over 1,000 conversations, ten times the budget; every event a
+  probe, matched to the first call on its conversation at or above its read point.
+- **below the budget**: 50 conversation.read/s, each on a conversation of its own; "per-event" enqueues the
+  same reads as per-event tasks straight into asynq (the task form before coalescing, still accepted) for the
+  same worker.
+- **memory**: C2C.CallbackAfterSendMsg among 10,000 users at 1,000/s; Redis used_memory every 5 s, growth
+  over the baseline averaged over the last third of the run.
+{{with index .Overload "memory"}}
+Memory: baseline {{.MemoryBaseline}} B; samples (B, every 5 s): {{range $i, $m := .MemorySamples}}{{if $i}}, {{end}}{{$m}}{{end}}.
+Growth {{.MemoryGrowth}} B = **{{f0 .BytesPerRate}} B per sustained callback/s**.
+{{end}}
+{{- if .DepthSVG}}
+![queue depth under 10× overload]({{.DepthSVG}})
+{{end}}
+{{end}}
 ## Targets
 
 | target | measured | |

@@ -41,6 +41,18 @@ func writeResults(t *testing.T) string {
 			Sustained: map[string]float64{chatapi.APISetMsgRead: 195, chatapi.APIReadReceipt: 185},
 			Busiest:   map[string]float64{chatapi.APISetMsgRead: 200, chatapi.APIReadReceipt: 200}}},
 		{recMemory, summarizeRSS(1, 1000, []RSSSample{{0, 0, 20000}, {1, 200, 40000}, {2, 1000, 41000}}, 0.2)},
+		{recOverload, OverloadResult{Scenario: scReads, Events: 2000, Seconds: 1, Calls: map[string]int64{chatapi.APISetMsgRead: 110},
+			AppliedAfterLast: 0.8, EventToCall: lat(300)}},
+		{recOverload, OverloadResult{Scenario: scReceipts, Events: 1000, Seconds: 1,
+			Calls: map[string]int64{chatapi.APISetMsgRead: 50, chatapi.APIReadReceipt: 80}, AppliedAfterLast: 2}},
+		{recOverload, OverloadResult{Scenario: scSustained, Events: 120000, Seconds: 60, Calls: map[string]int64{chatapi.APISetMsgRead: 11500},
+			PeakPerSecond: map[string]int64{chatapi.APISetMsgRead: 193}, Depth: []int{900, 1500, 1400}, EventToCall: lat(4800)}},
+		{recOverload, OverloadResult{Scenario: scBelow, Path: "chatsync", Events: 1000, Calls: map[string]int64{chatapi.APISetMsgRead: 1000},
+			EventToCall: lat(40)}},
+		{recOverload, OverloadResult{Scenario: scBelow, Path: "per-event", Events: 1000, Calls: map[string]int64{chatapi.APISetMsgRead: 1000},
+			EventToCall: lat(30)}},
+		{recOverload, OverloadResult{Scenario: scMemory, Events: 180000, MemoryBaseline: 1 << 20, MemorySamples: []int64{2 << 20, 40 << 20},
+			MemoryGrowth: 39 << 20, BytesPerRate: 39 << 20 / 1000}},
 		{recNote, "a note"},
 	}
 	for _, r := range recs {
@@ -64,6 +76,14 @@ func TestReport(t *testing.T) {
 		{"unread API calls per AfterSendMsg ≤ 0.05 (burst)", "0.0300 (60 calls / 2000 AfterSendMsg)", "reached"},
 		{"backlog: ≥ 190 calls/s per Chat API, no 60007", "admin_set_msg_read 195.0/s, c2c_msg_read_receipt 185.0/s, 60007 × 0", "missed"},
 		{"serve memory flat after warm-up", "39.1 → peak 40.0 MiB (+2 %) over 1000 callbacks", "reached"},
+		{"2,000 conversation.read over 40 conversations: ≤ 120 set-read calls, all applied ≤ 5 s after the last",
+			"110 calls for 2000 events; applied 0.80 s after the last", "reached"},
+		{"1,000 auto-read AfterSendMsg from 10 senders: ≤ 60 set-read, ≤ 70 receipt calls (batch 20), all receipted ≤ 10 s",
+			"50 set-read, 80 receipt calls for 1000 callbacks; receipted 2.00 s after the last", "missed"},
+		{"10× overload (2,000 events/s over 1,000 conversations): ≤ 200 calls/s per API, no 60007, p99 event → call ≤ 5 s",
+			"peak 193 calls/s, 60007 × 0, p99 4800 ms (100 read points), queue depth at the end 1400", "reached"},
+		{"below the budget (50 events/s): p99 event → call ≤ 200 ms", "p99 40 ms (100 events)", "reached"},
+		{"Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", "39.9 KiB per callback/s (growth 39.0 MiB)", "reached"},
 	}
 	if diff := cmp.Diff(want, v.Targets); diff != "" {
 		t.Errorf("targets (-want +got):\n%s", diff)
@@ -95,6 +115,10 @@ func TestReport(t *testing.T) {
 		"| openim/admin_set_msg_read | 4000 | 195.0 | 200.0 | - |",
 		"| 2 | 1000 | 40.0 |",
 		"- a note",
+		"| reads | 2000 | 1.0 | 110 |",
+		"| below the budget, per-event | 1000 |",
+		"**40894 B per sustained callback/s**",
+		"![queue depth under 10× overload](bench-overload.svg)",
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("report lacks %q:\n%s", s, out)
@@ -103,8 +127,10 @@ func TestReport(t *testing.T) {
 	if strings.Contains(out, "<no value>") {
 		t.Errorf("report has unfilled fields:\n%s", out)
 	}
-	if _, err := os.Stat(svg); err != nil {
-		t.Errorf("chart: %v", err)
+	for _, f := range []string{svg, filepath.Join(dir, "bench-overload.svg")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("chart: %v", err)
+		}
 	}
 }
 

@@ -10,14 +10,15 @@ import (
 // Record types of the results file: one JSON object a line,
 // {"type":…,"data":…}, appended by every phase and read by report.
 const (
-	recMachine = "machine"
-	recLoad    = "load"
-	recRedis   = "redis"
-	recE2E     = "e2e"
-	recBurst   = "burst"
-	recBacklog = "backlog"
-	recMemory  = "memory"
-	recNote    = "note"
+	recMachine  = "machine"
+	recLoad     = "load"
+	recRedis    = "redis"
+	recE2E      = "e2e"
+	recBurst    = "burst"
+	recBacklog  = "backlog"
+	recMemory   = "memory"
+	recOverload = "overload"
+	recNote     = "note"
 )
 
 type record struct {
@@ -59,6 +60,7 @@ type Results struct {
 	Bursts   []BurstResult
 	Backlogs []BacklogResult
 	Memory   []MemoryResult
+	Overload []OverloadResult
 	Notes    []string
 }
 
@@ -108,6 +110,8 @@ func (res *Results) add(line []byte) error {
 		err = appendJSON(rec.Data, &res.Backlogs)
 	case recMemory:
 		err = appendJSON(rec.Data, &res.Memory)
+	case recOverload:
+		err = appendJSON(rec.Data, &res.Overload)
 	case recNote:
 		err = appendJSON(rec.Data, &res.Notes)
 	default:

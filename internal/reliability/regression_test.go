@@ -83,7 +83,8 @@ func TestStaleRefreshClaim(t *testing.T) {
 	}
 	// What a worker killed between the change script and the enqueue of
 	// the refresh leaves: a claimed refresh with no task.
-	crashed := tasks.ID(tasks.TypeUnread, "writer", "reader", msgs[0].Key) // as webhook names it
+	// The unread task's ID, as the intake names it: from the callback's ID.
+	crashed := tasks.ID(tasks.TypeUnread, tasks.ID(CommandAfterSendMsg, "writer", "reader", msgs[0].Key))
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	if err := rdb.HSet(ctx, "chatsync:{reader}:refresh", "token", tasks.ClaimToken(crashed), "token_at", now,
 		"first", now, "last", now, "p:writer", 1).Err(); err != nil {
