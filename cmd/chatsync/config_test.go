@@ -244,6 +244,11 @@ func TestParseConfigProblems(t *testing.T) {
 			[]string{"SINK_SECRET"}},
 		{"password without user", modeServe, with(validEnv(), "MONITORING_PASSWORD", "pw"),
 			[]string{"MONITORING_PASSWORD"}},
+		{"receipt batch of 0", modeWork, with(validEnv(), "RECEIPT_BATCH_MAX", "0"), []string{"RECEIPT_BATCH_MAX"}},
+		{"receipt batch above the emulator's maximum", modeWork, with(validEnv(), "RECEIPT_BATCH_MAX", "101"),
+			[]string{"RECEIPT_BATCH_MAX"}},
+		{"negative retention", modeServe, with(validEnv(), "TASK_RETENTION", "-1m"), []string{"TASK_RETENTION"}},
+		{"snapshot TTL too short", modeWork, with(validEnv(), "SNAPSHOT_TTL", "1m"), []string{"SNAPSHOT_TTL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

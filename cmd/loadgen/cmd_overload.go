@@ -140,7 +140,7 @@ func newOverload(target *targetFlags, chat *chatFlags, opt *redis.Options) (*ove
 		return nil, fmt.Errorf("chat client: %w", err)
 	}
 	return &overload{target: target, sign: sign, em: NewInspector(chat.emulator, newHTTPClient(4)),
-		aq: asynq.NewInspector(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB}),
+		aq:  asynq.NewInspector(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB}),
 		rdb: redis.NewClient(opt), chat: cc, nonce: strconv.FormatInt(time.Now().UnixNano()%46656, 36)}, nil
 }
 

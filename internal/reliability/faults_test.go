@@ -134,14 +134,19 @@ func TestPermanentCodes(t *testing.T) {
 func TestChatRateLimitBurnsNoRetries(t *testing.T) {
 	t.Parallel()
 	const maxRetry = 2
-	h := New(t, Config{Binary: binary(t), MaxRetry: maxRetry, Accounts: []string{"a", "b"}})
+	const n = 30
+	// Each event its own conversation: events of one would share a call.
+	accounts := []string{"a"}
+	for i := range n {
+		accounts = append(accounts, User("p", i))
+	}
+	h := New(t, Config{Binary: binary(t), MaxRetry: maxRetry, Accounts: accounts})
 	ctx := context.Background()
 	h.Emulator.SetFault(chatapi.APISetMsgRead, emulator.Fault{Codes: []int{60007}})
 
-	const n = 30
 	items := make([]item, n)
 	for i := range items {
-		items[i] = eventsItem(idSeq("ratelimited", i), ConversationRead("a", "b", 1700000000+int64(i)))
+		items[i] = eventsItem(idSeq("ratelimited", i), ConversationRead("a", User("p", i), 1700000000+int64(i)))
 	}
 	l := NewLedger()
 	if c := count(post(ctx, h.Sender, l, items, 4, 0)); c.acked != n {
@@ -189,14 +194,20 @@ func TestChatRateLimitBurnsNoRetries(t *testing.T) {
 func TestOwnRateLimitBurnsNoRetries(t *testing.T) {
 	t.Parallel()
 	const limit = 10
-	h := New(t, Config{Binary: binary(t), RateLimit: limit, EmulatorRateLimit: limit, MaxRetry: 1, Accounts: []string{"a", "b"}})
-	ctx := context.Background()
 	n := scale(80, 300)
+	// Each event its own conversation: events of one would share a call.
+	accounts := []string{"a"}
+	for i := range n {
+		accounts = append(accounts, User("p", i))
+	}
+	h := New(t, Config{Binary: binary(t), RateLimit: limit, EmulatorRateLimit: limit, MaxRetry: 1, Accounts: accounts})
+	ctx := context.Background()
 	items := make([]item, n/10)
 	for i := range items {
 		var evs []Event
 		for j := range 10 {
-			evs = append(evs, ConversationRead("a", "b", 1700000000+int64(i*10+j)))
+			k := i*10 + j
+			evs = append(evs, ConversationRead("a", User("p", k), 1700000000+int64(k)))
 		}
 		items[i] = eventsItem(idSeq("ownlimit", i), evs...)
 	}
