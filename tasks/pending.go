@@ -57,9 +57,19 @@ const (
 	// remembered once nothing is pending: an older read point arriving
 	// within it (a late or reordered event) costs no call.
 	AppliedTTL = 10 * time.Minute
+	// DefaultConversationInterval is the least time between two calls of
+	// one API for one conversation by default. The first call of a quiet
+	// conversation leaves at once; events arriving within the interval
+	// after a call gather for the next one. BENCHMARKS.md ("Overload")
+	// measures what it saves: without it a conversation read 50 times in a
+	// second costs about as many calls as the limiter grants.
+	DefaultConversationInterval = time.Second
 )
 
-func readKey(account, peer string) string    { return userKey(account, "read:"+peer) }
+func readKey(account, peer string) string { return userKey(account, "read:"+peer) }
+func spacingKey(account, api, peer string) string {
+	return userKey(account, "spacing:"+api+":"+peer)
+}
 func rcptKey(account, peer string) string    { return userKey(account, "rcpt:"+peer) }
 func rcptGenKey(account, peer string) string { return userKey(account, "rcptgen:"+peer) }
 func seenKey(account, token string) string   { return userKey(account, "seen:"+token) }
@@ -101,17 +111,22 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	if p.Gen == "" && p.ReadTime == 0 {
 		p.ReadTime = w.now().Unix() // a per-event task's 0 means "when the task runs"
 	}
-	if p.ReadTime == 0 {
-		// Nothing to do without a call: skip the wait for the limiter.
-		if pend, err := w.readPending(ctx, key); err != nil || !pend {
-			return err
-		}
+	spacing := spacingKey(p.Account, "sr", p.Peer)
+	pend, wait, err := w.readPending(ctx, key, spacing)
+	switch {
+	case err != nil:
+		return err
+	case !pend && p.ReadTime == 0:
+		return nil // nothing to do without a call: no wait for the limiter
+	case wait > 0:
+		return &RateLimitError{API: chatapi.APISetMsgRead, RetryAfter: wait, Conversation: true}
 	}
 	ctx, err = w.lim.Reserve(ctx, chatapi.APISetMsgRead)
 	if err != nil {
 		return w.chatError(err)
 	}
-	want, err := takeReadScript.Run(ctx, w.rdb, []string{key}, p.Gen, p.ReadTime, PendingTTL.Milliseconds()).Int64()
+	want, err := takeReadScript.Run(ctx, w.rdb, []string{key, spacing}, p.Gen, p.ReadTime, PendingTTL.Milliseconds(),
+		w.interval.Milliseconds()).Int64()
 	if err != nil {
 		return fmt.Errorf("take read point of %s/%s: %w", p.Account, p.Peer, err)
 	}
@@ -128,15 +143,22 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
-// readPending reports whether a read point above the applied one waits.
-func (w *Worker) readPending(ctx context.Context, key string) (bool, error) {
-	v, err := w.rdb.HMGet(ctx, key, "want", "done").Result()
+// readPending reports whether a read point above the applied one waits,
+// and how long the conversation's call interval still runs.
+func (w *Worker) readPending(ctx context.Context, key, spacing string) (bool, time.Duration, error) {
+	var v *redis.SliceCmd
+	var ttl *redis.DurationCmd
+	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		v = p.HMGet(ctx, key, "want", "done")
+		ttl = p.PTTL(ctx, spacing)
+		return nil
+	})
 	if err != nil {
-		return false, fmt.Errorf("read pending read point: %w", err)
+		return false, 0, fmt.Errorf("read pending read point: %w", err)
 	}
-	want, _ := strconv.ParseInt(str(v[0]), 10, 64)
-	done, _ := strconv.ParseInt(str(v[1]), 10, 64)
-	return want > done, nil
+	want, _ := strconv.ParseInt(str(v.Val()[0]), 10, 64)
+	done, _ := strconv.ParseInt(str(v.Val()[1]), 10, 64)
+	return want > done, max(ttl.Val(), 0), nil
 }
 
 func str(v any) string {
@@ -153,17 +175,22 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	keys := []string{rcptKey(p.Account, p.Peer), rcptGenKey(p.Account, p.Peer)}
-	if len(p.MsgKeys) == 0 {
-		if n, err := w.rdb.Exists(ctx, keys[0]).Result(); err != nil || n == 0 {
-			return wrapErr("read pending receipts", err)
-		}
+	keys := []string{rcptKey(p.Account, p.Peer), rcptGenKey(p.Account, p.Peer), spacingKey(p.Account, "rr", p.Peer)}
+	n, wait, err := w.receiptsPending(ctx, keys[0], keys[2])
+	switch {
+	case err != nil:
+		return err
+	case n == 0 && len(p.MsgKeys) == 0:
+		return nil
+	case wait > 0 && n+len(p.MsgKeys) < w.receiptMax:
+		// A full batch goes at once: waiting would not make it larger.
+		return &RateLimitError{API: chatapi.APIReadReceipt, RetryAfter: wait, Conversation: true}
 	}
 	ctx, err = w.lim.Reserve(ctx, chatapi.APIReadReceipt)
 	if err != nil {
 		return w.chatError(err)
 	}
-	args := []any{p.Gen, w.receiptMax, w.now().UnixMilli(), PendingTTL.Milliseconds()}
+	args := []any{p.Gen, w.receiptMax, w.now().UnixMilli(), PendingTTL.Milliseconds(), w.interval.Milliseconds()}
 	for _, k := range p.MsgKeys {
 		args = append(args, k)
 	}
@@ -185,6 +212,22 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 		return permanent(rejected)
 	}
 	return nil
+}
+
+// receiptsPending returns how many MsgKeys are pending and how long the
+// conversation's call interval still runs.
+func (w *Worker) receiptsPending(ctx context.Context, set, spacing string) (int, time.Duration, error) {
+	var n *redis.IntCmd
+	var ttl *redis.DurationCmd
+	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.ZCard(ctx, set)
+		ttl = p.PTTL(ctx, spacing)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("read pending receipts: %w", err)
+	}
+	return int(n.Val()), max(ttl.Val(), 0), nil
 }
 
 // sendReceipts sends batch and strikes what Chat took from the pending set.

@@ -41,9 +41,11 @@ return {'new', sgen, ggen, sjoin, gjoin}
 // takeReadScript starts a set-read task: it folds in the read point a task
 // of the per-event form carries, releases the generation the task was
 // queued as (later events then queue a new task), and returns the read
-// point to apply, or 0 when nothing is pending above the applied one. It
-// takes nothing away: the read point stays pending until commitReadScript.
-// KEYS: read state. ARGV: gen, carried read time (0 = none), pending TTL.
+// point to apply, or 0 when nothing is pending above the applied one; then
+// it starts the conversation's call interval. It takes nothing away: the
+// read point stays pending until commitReadScript.
+// KEYS: read state, interval mark. ARGV: gen, carried read time (0 =
+// none), pending TTL, interval (ms; 0 = none).
 var takeReadScript = redis.NewScript(`
 local v = redis.call('HMGET', KEYS[1], 'want', 'done', 'gen')
 local want, done, rt = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(ARGV[2])
@@ -54,6 +56,7 @@ if rt > done and rt > want then
 end
 if ARGV[1] ~= '' and v[3] == ARGV[1] then redis.call('HDEL', KEYS[1], 'gen') end
 if want <= done then return 0 end
+if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], 1, 'PX', ARGV[4]) end
 return want
 `)
 
@@ -75,13 +78,16 @@ return 0
 // task of the per-event form carries, releases the generation the task was
 // queued as, and returns the oldest pending MsgKeys, at most max. They stay
 // pending until the call that carries them succeeds.
-// KEYS: receipt set, receipt generation. ARGV: gen, max, now, pending TTL,
-// carried MsgKeys...
+// It starts the conversation's call interval when it returns MsgKeys.
+// KEYS: receipt set, receipt generation, interval mark. ARGV: gen, max,
+// now, pending TTL, interval (ms; 0 = none), carried MsgKeys...
 var takeReceiptsScript = redis.NewScript(`
-for i = 5, #ARGV do redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[i]) end
-if #ARGV > 4 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+for i = 6, #ARGV do redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[i]) end
+if #ARGV > 5 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local keys = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if #keys > 0 and tonumber(ARGV[5]) > 0 then redis.call('SET', KEYS[3], 1, 'PX', ARGV[5]) end
+return keys
 `)
 
 // nextReceiptsScript names the task for the MsgKeys still pending after a

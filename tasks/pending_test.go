@@ -67,7 +67,7 @@ func TestSetReadCoalesces(t *testing.T) {
 	}
 	e.emu.ImportAccounts(users...)
 	in := e.intake(t)
-	e.serve(t, e.worker(t, Config{}), 10)
+	e.serve(t, e.worker(t, Config{ConversationInterval: DefaultConversationInterval}), 10)
 
 	base := time.Now().Unix() - 1000
 	var wg sync.WaitGroup
@@ -194,7 +194,7 @@ func TestReceiptsBatch(t *testing.T) {
 	keys := sendMsgs(t, e.chat(t, nil), "bot", from, perSender)
 
 	in := e.intake(t)
-	e.serve(t, e.worker(t, Config{ReceiptBatchMax: batch}), 10)
+	e.serve(t, e.worker(t, Config{ReceiptBatchMax: batch, ConversationInterval: DefaultConversationInterval}), 10)
 	var wg sync.WaitGroup
 	for _, f := range from {
 		wg.Go(func() {
@@ -338,4 +338,57 @@ func TestACLUser(t *testing.T) {
 	if err != nil || len(keys) > 0 {
 		t.Errorf("limiter keys outside chatsync: %v %v", keys, err)
 	}
+}
+
+// TestConversationInterval: a conversation's second call waits for the
+// interval after its first, gathering what arrives meanwhile; another
+// conversation is not held back; a full receipt batch is not held back.
+func TestConversationInterval(t *testing.T) {
+	const interval = 700 * time.Millisecond
+	e := setup(t, emulator.Config{KeepRequests: 1000})
+	e.emu.ImportAccounts("a", "b", "c", "s")
+	keys := sendMsgs(t, e.chat(t, nil), "a", []string{"s"}, 6)["s"]
+	in := e.intake(t)
+	e.serve(t, e.worker(t, Config{ConversationInterval: interval, ReceiptBatchMax: 3}), 4)
+	ctx := context.Background()
+	now := time.Now().Unix()
+	accept := func(x Input) {
+		t.Helper()
+		if _, err := in.Accept(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accept(readInput("i1", "a", "b", now-30))
+	waitFor(t, 5*time.Second, "the first call", func() bool { return len(setReadBodies(t, e.emu)["a/b"]) == 1 })
+	for i := range 5 {
+		accept(readInput(fmt.Sprint("i2-", i), "a", "b", now-20+int64(i)))
+	}
+	accept(readInput("i3", "a", "c", now-10)) // another conversation
+	waitFor(t, 5*time.Second, "the second call", func() bool { return len(setReadBodies(t, e.emu)["a/b"]) == 2 })
+	var times []time.Time
+	for _, r := range e.emu.Requests(chatapi.APISetMsgRead) {
+		times = append(times, r.Time)
+	}
+	got := setReadBodies(t, e.emu)
+	if !cmp.Equal(got["a/b"], []int64{now - 30, now - 16}) || !cmp.Equal(got["a/c"], []int64{now - 10}) {
+		t.Errorf("calls %v, want a/b at %d then %d (the five gathered), a/c at %d", got, now-30, now-16, now-10)
+	}
+	if len(times) == 3 && times[2].Sub(times[0]) < interval-50*time.Millisecond {
+		t.Errorf("second call of a/b %v after the first, want at least %v", times[2].Sub(times[0]), interval)
+	}
+	if len(times) == 3 && times[1].Sub(times[0]) >= interval {
+		t.Errorf("a/c waited for a/b's interval")
+	}
+
+	// Receipts: 6 MsgKeys in batches of 3 go out without waiting for
+	// the interval between the full batches.
+	start := time.Now()
+	for i, k := range keys {
+		accept(Input{ID: fmt.Sprint("r", i), Account: "a", Window: time.Minute,
+			Receipt: &ReadReceipt{Account: "a", Peer: "s", MsgKeys: []string{k}}})
+	}
+	waitFor(t, 5*time.Second, "every receipt", func() bool {
+		return len(receipted(t, e.emu.Requests(chatapi.APIReadReceipt))) == len(keys)
+	})
+	t.Logf("6 MsgKeys in %d calls within %v", len(e.emu.Requests(chatapi.APIReadReceipt)), time.Since(start))
 }

@@ -62,10 +62,17 @@ type RateLimitError struct {
 	API        string        // the Chat API, e.g. "openim/admin_set_msg_read"
 	RetryAfter time.Duration // when to try again
 	Err        error         // Chat's answer, when Chat rate-limited the call
+	// Conversation is set when the conversation's own call spacing
+	// (Config.ConversationInterval) postponed the call.
+	Conversation bool
 }
 
 // Error implements the error interface.
 func (e *RateLimitError) Error() string {
+	if e.Conversation {
+		return fmt.Sprintf("conversation called %s less than its interval ago, next call in %v", e.API,
+			e.RetryAfter.Round(time.Millisecond))
+	}
 	if e.Err != nil {
 		return fmt.Sprintf("rate limited, retry in %v: %v", e.RetryAfter.Round(time.Millisecond), e.Err)
 	}

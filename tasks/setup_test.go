@@ -83,6 +83,9 @@ func (e *env) worker(tb testing.TB, cfg Config) *Worker {
 	if cfg.ChatRetryAfter == 0 {
 		cfg.ChatRetryAfter = 50 * time.Millisecond
 	}
+	if cfg.ConversationInterval == 0 {
+		cfg.ConversationInterval = -1 // tests of call spacing set it
+	}
 	w, err := NewWorker(cfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -146,18 +146,19 @@ func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, err
 		return nil, nil, err
 	}
 	w, err := tasks.NewWorker(tasks.Config{
-		Chat:            chat,
-		Redis:           a.rdb,
-		Enqueuer:        a.enq,
-		Tasks:           a.builder(),
-		RateLimit:       a.cfg.RateLimit,
-		ReceiptBatchMax: a.cfg.ReceiptBatchMax,
-		SnapshotTTL:     a.cfg.SnapshotTTL,
-		Debounce:        a.cfg.Debounce,
-		SinkURL:         a.cfg.SinkURL,
-		SinkSecret:      a.cfg.SinkSecret,
-		Logger:          a.log, // its asynq adapter adds component=asynq
-		Registerer:      a.reg,
+		Chat:                 chat,
+		Redis:                a.rdb,
+		Enqueuer:             a.enq,
+		Tasks:                a.builder(),
+		RateLimit:            a.cfg.RateLimit,
+		ReceiptBatchMax:      a.cfg.ReceiptBatchMax,
+		SnapshotTTL:          a.cfg.SnapshotTTL,
+		ConversationInterval: a.cfg.ConversationInterval,
+		Debounce:             a.cfg.Debounce,
+		SinkURL:              a.cfg.SinkURL,
+		SinkSecret:           a.cfg.SinkSecret,
+		Logger:               a.log, // its asynq adapter adds component=asynq
+		Registerer:           a.reg,
 	})
 	if err != nil {
 		return nil, nil, err

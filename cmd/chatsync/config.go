@@ -79,8 +79,10 @@ type config struct {
 	TaskRetention   time.Duration
 	ReceiptBatchMax int
 	SnapshotTTL     time.Duration
-	SinkURL         string
-	SinkSecret      string
+	// ConversationInterval is in tasks.Config's terms: negative is none.
+	ConversationInterval time.Duration
+	SinkURL              string
+	SinkSecret           string
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -362,6 +364,10 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	c.TaskRetention = e.duration("TASK_RETENTION", tasks.DefaultRetention, 0, 30*24*time.Hour)
 	if c.TaskRetention == 0 {
 		c.TaskRetention = -1 // keep none
+	}
+	c.ConversationInterval = e.duration("CONVERSATION_INTERVAL", tasks.DefaultConversationInterval, 0, time.Minute)
+	if c.ConversationInterval == 0 {
+		c.ConversationInterval = -1 // none
 	}
 	c.SnapshotTTL = e.duration("SNAPSHOT_TTL", tasks.DefaultSnapshotTTL, time.Hour, 365*24*time.Hour)
 	c.ReceiptBatchMax = e.integer("RECEIPT_BATCH_MAX", tasks.DefaultReceiptBatchMax, 1, tasks.MaxReceiptBatch)
