@@ -113,12 +113,15 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	}
 	spacing := spacingKey(p.Account, "sr", p.Peer)
 	pend, wait, err := w.readPending(ctx, key, spacing)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case !pend && p.ReadTime == 0:
-		return nil // nothing to do without a call: no wait for the limiter
-	case wait > 0:
+	}
+	if !pend && p.ReadTime == 0 {
+		// Nothing to do without a call, unless an event came since.
+		if done, err := w.idle(ctx, idleReadScript, []string{key}, p.Gen); err != nil || done {
+			return err
+		}
+	} else if wait > 0 {
 		return &RateLimitError{API: chatapi.APISetMsgRead, RetryAfter: wait, Conversation: true}
 	}
 	ctx, err = w.lim.Reserve(ctx, chatapi.APISetMsgRead)
@@ -141,6 +144,19 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("commit read point of %s/%s: %w", p.Account, p.Peer, err)
 	}
 	return nil
+}
+
+// idle ends a conversation task that found nothing pending: script
+// releases the task's generation if that is still so, atomically. Without
+// this an event could join a task that has ended (its ID taken by the
+// completed task), and wait for a call that never comes. It returns false
+// when work arrived meanwhile: the task must run.
+func (w *Worker) idle(ctx context.Context, script *redis.Script, keys []string, gen string) (bool, error) {
+	n, err := script.Run(ctx, w.rdb, keys, gen).Int()
+	if err != nil {
+		return false, fmt.Errorf("end idle task: %w", err)
+	}
+	return n == 1, nil
 }
 
 // readPending reports whether a read point above the applied one waits,
@@ -177,12 +193,14 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 	}
 	keys := []string{rcptKey(p.Account, p.Peer), rcptGenKey(p.Account, p.Peer), spacingKey(p.Account, "rr", p.Peer)}
 	n, wait, err := w.receiptsPending(ctx, keys[0], keys[2])
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case n == 0 && len(p.MsgKeys) == 0:
-		return nil
-	case wait > 0 && n+len(p.MsgKeys) < w.receiptMax:
+	}
+	if n == 0 && len(p.MsgKeys) == 0 {
+		if done, err := w.idle(ctx, idleReceiptsScript, keys[:2], p.Gen); err != nil || done {
+			return err
+		}
+	} else if wait > 0 && n+len(p.MsgKeys) < w.receiptMax {
 		// A full batch goes at once: waiting would not make it larger.
 		return &RateLimitError{API: chatapi.APIReadReceipt, RetryAfter: wait, Conversation: true}
 	}

@@ -101,3 +101,24 @@ if g then return g end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
 `)
+
+// idleReadScript ends a set-read task that found nothing to do: if still
+// no read point above the applied one is pending, it releases the
+// generation the task was queued as, atomically, so that no event can join
+// a task that has ended; else the task must run after all.
+// KEYS: read state. ARGV: gen. Returns 1 when the task may end.
+var idleReadScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'want', 'done', 'gen')
+if (tonumber(v[1]) or 0) > (tonumber(v[2]) or 0) then return 0 end
+if ARGV[1] ~= '' and v[3] == ARGV[1] then redis.call('HDEL', KEYS[1], 'gen') end
+return 1
+`)
+
+// idleReceiptsScript is idleReadScript for receipts.
+// KEYS: receipt set, receipt generation. ARGV: gen. Returns 1 when the task
+// may end.
+var idleReceiptsScript = redis.NewScript(`
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+`)

@@ -392,3 +392,42 @@ func TestConversationInterval(t *testing.T) {
 	})
 	t.Logf("6 MsgKeys in %d calls within %v", len(e.emu.Requests(chatapi.APIReadReceipt)), time.Since(start))
 }
+
+// TestIdleTaskReleasesItsGen: a conversation task that finds its work
+// already applied by another (a retried task, say) must release its
+// generation as it ends. Otherwise the next event joins the ended task —
+// its ID is still taken by the completed task — and waits for ever.
+func TestIdleTaskReleasesItsGen(t *testing.T) {
+	e := setup(t, emulator.Config{})
+	e.emu.ImportAccounts("a", "b")
+	in := e.intake(t)
+	w := e.worker(t, Config{})
+	ctx := context.Background()
+	now := time.Now().Unix()
+	run := func(gen string) {
+		t.Helper()
+		task, _, err := Builder{}.conversationTask(TypeSetRead, "a", "b", gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.handleSetRead(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := in.Accept(ctx, readInput("e2", "a", "b", now-20)); err != nil {
+		t.Fatal(err)
+	}
+	queued := e.rdb.HGet(ctx, readKey("a", "b"), "gen").Val()
+	run("another") // a task of an earlier generation applies the read point first
+	run(queued)    // the queued task then finds nothing to do
+	res, err := in.Accept(ctx, readInput("e3", "a", "b", now-10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.TaskIDs) != 1 || res.TaskIDs[0] == ID(TypeSetRead, "a", "b", queued) {
+		t.Fatalf("the next event joined %v, the generation of a task that has ended", res.TaskIDs)
+	}
+	if got := setReadBodies(t, e.emu)["a/b"]; !cmp.Equal(got, []int64{now - 20}) {
+		t.Errorf("calls %v, want one at %d", got, now-20)
+	}
+}

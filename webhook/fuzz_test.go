@@ -31,6 +31,8 @@ func FuzzCallbackDecode(f *testing.F) {
 			v = cb.Report
 		case cb.Withdraw != nil:
 			v = cb.Withdraw
+		case cb.Alert != nil:
+			v = cb.Alert
 		}
 		again, err := json.Marshal(v)
 		if err != nil {
