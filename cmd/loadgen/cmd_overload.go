@@ -48,8 +48,10 @@ type OverloadResult struct {
 	// point, receipt) was seen at the emulator; -1 if not within the wait.
 	AppliedAfterLast float64 `json:"applied_after_last_s"`
 	EventToCall      Latency `json:"event_to_call"`
-	// Depth samples the tasks left in chatsync's queues every second.
-	Depth []int `json:"depth,omitempty"`
+	// Depth samples the tasks left in chatsync's queues every second, and
+	// SetReadPerSecond the admin_set_msg_read calls made in that second.
+	Depth            []int   `json:"depth,omitempty"`
+	SetReadPerSecond []int64 `json:"set_read_per_second,omitempty"`
 	// Memory (scMemory): Redis used_memory sampled every 5 s, and the
 	// growth over the baseline once the windows are full.
 	MemoryBaseline int64   `json:"memory_baseline,omitempty"`
@@ -168,10 +170,11 @@ func (o *overload) accounts(ctx context.Context, tag string, n int) (readers, pe
 // watch samples, every second until stop is closed, the calls per API
 // (for the per-second peak) and the queue depth.
 type watch struct {
-	stop  chan struct{}
-	done  chan struct{}
-	peak  map[string]int64
-	depth []int
+	stop    chan struct{}
+	done    chan struct{}
+	peak    map[string]int64
+	depth   []int
+	setRead []int64
 }
 
 func (o *overload) watch(ctx context.Context) *watch {
@@ -193,6 +196,7 @@ func (o *overload) watch(ctx context.Context) *watch {
 				for api, s := range st.APIs {
 					w.peak[api] = max(w.peak[api], s.Calls-last.APIs[api].Calls)
 				}
+				w.setRead = append(w.setRead, st.APIs[chatapi.APISetMsgRead].Calls-last.APIs[chatapi.APISetMsgRead].Calls)
 				last = st
 			}
 			if b, err := QueueBacklog(o.aq); err == nil {
@@ -428,7 +432,7 @@ func (o *overload) sustained(ctx context.Context, d time.Duration) ([]OverloadRe
 	w.end()
 	stopPoll()
 	r, err := o.result(ctx, scSustained, rate, lr, before)
-	r.AppliedAfterLast, r.PeakPerSecond, r.Depth = applied, w.peak, w.depth
+	r.AppliedAfterLast, r.PeakPerSecond, r.Depth, r.SetReadPerSecond = applied, w.peak, w.depth, w.setRead
 	r.EventToCall, _ = probes.Result()
 	return []OverloadResult{r}, err
 }

@@ -236,21 +236,26 @@ func lastInt(s []int) int {
 	return s[len(s)-1]
 }
 
-// depthChart returns the chart of the sustained overload's queue depth.
+// depthChart returns the chart of the sustained overload: the tasks left
+// in chatsync's queues and the set-read calls, each second.
 func (v reportView) depthChart() Chart {
 	o := v.Overload[scSustained]
-	c := Chart{Title: "10× overload: tasks left in chatsync's queues, each second", XLabel: "seconds since the overload began",
-		LeftLabel: "tasks queued (blue)", RightLabel: "set-read calls in the busiest second so far (red)"}
+	c := Chart{Title: "10× overload: queued tasks and set-read calls, each second", XLabel: "seconds since the overload began",
+		LeftLabel: "tasks queued (blue)", RightLabel: "admin_set_msg_read calls/s (red; dashed: Chat's 200/s)"}
 	depth := Series{Name: "tasks queued", Color: "#1f77b4"}
+	calls := Series{Name: "set-read calls/s", Color: "#d62728"}
+	limit := Series{Name: "Chat's budget, 200 calls/s", Color: "#d62728", Dashed: true}
 	for i, d := range o.Depth {
 		c.X = append(c.X, i+1)
 		depth.Values = append(depth.Values, float64(d))
-	}
-	limit := Series{Name: "Chat's budget, 200 calls/s", Color: "#d62728", Dashed: true}
-	for range o.Depth {
+		n := math.NaN()
+		if i < len(o.SetReadPerSecond) {
+			n = float64(o.SetReadPerSecond[i])
+		}
+		calls.Values = append(calls.Values, n)
 		limit.Values = append(limit.Values, 200)
 	}
-	c.Left, c.Right = []Series{depth}, []Series{limit}
+	c.Left, c.Right = []Series{depth}, []Series{calls, limit}
 	return c
 }
 
