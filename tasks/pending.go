@@ -28,7 +28,7 @@ import (
 //	                                          receipted, by acceptance time (ms)
 //	chatsync:{<account>}:rcptgen:<peer> STRING token of the receipt task queued
 //	chatsync:{<account>}:seen:<token>   STRING an accepted input, for the
-//	                                          de-duplication window: its task IDs
+//	                                          de-duplication window: "<gen>|<gen>"
 //
 // An event finds its conversation's task by the gen token: if one is queued
 // the event joins it (and enqueues it again by its deterministic ID, which
@@ -482,48 +482,48 @@ type Accepted struct {
 // Accept takes x into Redis and returns once everything it asks for is
 // there (and, with WaitReplicas, on the replicas): then x may be
 // acknowledged. An invalid x is an error that wraps ErrInvalidInput;
-// ErrNotReplicated and Redis's errors mean x must not be acknowledged: its
-// redelivery completes what this call began, and is not taken for a
-// duplicate until a call for it succeeded.
+// ErrNotReplicated and Redis's errors mean x must not be acknowledged. A
+// redelivery of x within its window is a duplicate: it adds nothing, and
+// completes whatever a failed earlier call left undone (it enqueues the
+// same tasks again, which asynq takes as conflicts when they are there).
 func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 	if err := x.Validate(); err != nil {
 		return Accepted{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	token := ClaimToken(x.ID)
-	res, err := in.merge(ctx, x, token)
-	if err != nil || res.Duplicate {
-		if err == nil {
-			err = in.confirm(ctx, seenKey(x.Account, token), strings.Join(res.TaskIDs, " "), 0)
-		}
-		return res, err
-	}
-	ts, ids, err := in.taskList(x, res.TaskIDs)
+	dup, gens, err := in.merge(ctx, x, token)
 	if err != nil {
 		return Accepted{}, err
 	}
+	ts, ids, err := in.taskList(x, gens)
+	if err != nil {
+		return Accepted{}, err
+	}
+	// A duplicate enqueues its tasks again: if the first acceptance died
+	// between the merge and its enqueue, this completes it; otherwise each
+	// enqueue is a conflict, answered by Redis without a write.
 	for _, t := range ts {
 		if _, err := in.enq.EnqueueContext(ctx, t); err != nil && !IsDuplicate(err) {
 			return Accepted{}, fmt.Errorf("enqueue %s: %w", t.Type(), err)
 		}
 	}
-	// Marked seen only now that every task is in: a redelivery after a
-	// failure above goes through all of it again.
-	if err := in.confirm(ctx, seenKey(x.Account, token), strings.Join(ids, " "), x.Window); err != nil {
+	if err := in.confirm(ctx, seenKey(x.Account, token), gens); err != nil {
 		return Accepted{}, err
 	}
-	return Accepted{TaskIDs: ids}, nil
+	return Accepted{Duplicate: dup, TaskIDs: ids}, nil
 }
 
 // ErrInvalidInput marks an Input that can never be accepted.
 var ErrInvalidInput = errors.New("invalid input")
 
-// merge runs the intake script. For a new input it returns the gens in
-// TaskIDs: set-read's, then the receipt's, "" where no task is needed.
-func (in *Intake) merge(ctx context.Context, x Input, token string) (Accepted, error) {
+// merge runs the intake script. It returns whether x is a duplicate, and
+// the gens of its tasks: set-read's, then the receipt's, "" where no task
+// is needed.
+func (in *Intake) merge(ctx context.Context, x Input, token string) (bool, []string, error) {
 	peer := ""
-	args := []any{token, time.Now().UnixMilli(), PendingTTL.Milliseconds(), 0}
+	args := []any{token, time.Now().UnixMilli(), PendingTTL.Milliseconds(), x.Window.Milliseconds(), 0}
 	if x.SetRead != nil {
-		peer, args[3] = x.SetRead.Peer, x.SetRead.ReadTime
+		peer, args[4] = x.SetRead.Peer, x.SetRead.ReadTime
 	}
 	if x.Receipt != nil {
 		peer = x.Receipt.Peer
@@ -534,19 +534,16 @@ func (in *Intake) merge(ctx context.Context, x Input, token string) (Accepted, e
 	keys := []string{seenKey(x.Account, token), readKey(x.Account, peer), rcptKey(x.Account, peer), rcptGenKey(x.Account, peer)}
 	v, err := intakeScript.Run(ctx, in.rdb, keys, args...).Slice()
 	if err != nil {
-		return Accepted{}, fmt.Errorf("accept input: %w", err)
+		return false, nil, fmt.Errorf("accept input: %w", err)
 	}
-	if v[0] == "dup" {
-		return Accepted{Duplicate: true, TaskIDs: strings.Fields(str(v[1]))}, nil
-	}
-	sgen, ggen := str(v[1]), str(v[2])
-	if x.SetRead != nil {
+	dup, sgen, ggen := v[0] == "dup", str(v[1]), str(v[2])
+	if !dup && x.SetRead != nil {
 		in.metrics.accepted(chatapi.APISetMsgRead, v[3] == int64(1), sgen == "")
 	}
-	if x.Receipt != nil {
+	if !dup && x.Receipt != nil {
 		in.metrics.accepted(chatapi.APIReadReceipt, v[4] == int64(1), false)
 	}
-	return Accepted{TaskIDs: []string{sgen, ggen}}, nil
+	return dup, []string{sgen, ggen}, nil
 }
 
 // taskList returns the tasks of a new input and their IDs, given the gens
@@ -579,38 +576,28 @@ func (in *Intake) taskList(x Input, gens []string) ([]*asynq.Task, []string, err
 	return ts, ids, nil
 }
 
-// confirm writes the de-duplication mark (value, for window) and, with
-// WaitReplicas, waits on the same connection until that many replicas
-// have it: Redis replicates in order, so they then have every earlier
-// write of the input too, its tasks included. For a duplicate (window 0)
-// it only waits, after rewriting the mark as it is.
-func (in *Intake) confirm(ctx context.Context, key, value string, window time.Duration) error {
-	if in.waitReplicas == 0 && window == 0 {
+// confirm makes sure, with WaitReplicas, that that many replicas have the
+// input: it rewrites the de-duplication mark as it is and WAITs on the
+// same connection. Redis replicates in order, so the replicas then have
+// every earlier write of the input too, its tasks included (enqueued on
+// other connections, but before). Without WaitReplicas it does nothing.
+func (in *Intake) confirm(ctx context.Context, key string, gens []string) error {
+	if in.waitReplicas == 0 {
 		return nil
 	}
 	var wait *redis.Cmd
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if window > 0 {
-			p.Set(ctx, key, value, window)
-		} else {
-			// A write of this connection's for WAIT to wait for.
-			p.SetArgs(ctx, key, value, redis.SetArgs{Mode: "XX", KeepTTL: true})
-		}
-		if in.waitReplicas > 0 {
-			// Pipeliner lacks Wait. The reply comes within the
-			// connection's read timeout (3 s by default), which
-			// MaxWaitTimeout stays below.
-			wait = p.Do(ctx, "wait", in.waitReplicas, in.waitTimeout.Milliseconds())
-		}
+		p.SetArgs(ctx, key, gens[0]+"|"+gens[1], redis.SetArgs{Mode: "XX", KeepTTL: true})
+		// Pipeliner lacks Wait. The reply comes within the connection's
+		// read timeout (3 s by default), which MaxWaitTimeout stays below.
+		wait = p.Do(ctx, "wait", in.waitReplicas, in.waitTimeout.Milliseconds())
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("accept input: %w", err)
 	}
-	if wait != nil {
-		if n, _ := wait.Int64(); n < int64(in.waitReplicas) {
-			return fmt.Errorf("%w (%d of %d within %v)", ErrNotReplicated, n, in.waitReplicas, in.waitTimeout)
-		}
+	if n, _ := wait.Int64(); n < int64(in.waitReplicas) {
+		return fmt.Errorf("%w (%d of %d within %v)", ErrNotReplicated, n, in.waitReplicas, in.waitTimeout)
 	}
 	return nil
 }
