@@ -95,6 +95,13 @@ type Config struct {
 	// EnqueueTimeout bounds the enqueueing of one request's tasks
 	// (default 1.5 s, below Chat's 2 s callback timeout).
 	EnqueueTimeout time.Duration
+	// WaitReplicas, when positive, makes an acknowledgement wait until
+	// Redis's WAIT confirms that this many replicas have the request's
+	// tasks, within WaitTimeout; unconfirmed, the request fails (503 /
+	// FAIL) and the sender's redelivery is de-duplicated. 0: no WAIT.
+	WaitReplicas int
+	// WaitTimeout bounds that WAIT.
+	WaitTimeout time.Duration
 
 	// Ready reports whether the server can take work (e.g. a Redis PING);
 	// GET /readyz answers 503 while it fails. Nil means always ready.

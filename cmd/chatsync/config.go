@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
@@ -39,13 +37,14 @@ const (
 	defaultRateLimit       = 200
 	defaultConcurrency     = 20
 	defaultShutdownTimeout = 25 * time.Second
+	defaultWaitTimeout     = time.Second // REDIS_WAIT_TIMEOUT
 )
 
 // config is chatsync's configuration, read from the environment by
 // parseConfig. Zero values of optional fields mean "use the package
 // default" where a package owns the default.
 type config struct {
-	Redis        *redis.Options // nil in dev without REDIS_URL: embedded miniredis
+	Redis        *redisConfig // nil in dev without REDIS_URL: embedded miniredis
 	HTTPAddr     string
 	MetricsAddr  string
 	PprofAddr    string // "" = no profiling endpoint
@@ -76,6 +75,12 @@ type config struct {
 	MaxRetry   int
 	SinkURL    string
 	SinkSecret string
+
+	// Replication acknowledgement (REDIS_WAIT_*): serve acknowledges an
+	// event only once WAIT confirms that WaitReplicas replicas have its
+	// tasks, within WaitTimeout. 0 replicas: no WAIT.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -224,9 +229,9 @@ func (e *env) userIDs(name string) []string {
 	return ids
 }
 
-// redisURL parses REDIS_URL. Its value can hold a password, so it is never
-// quoted in a problem.
-func (e *env) redisURL(name string, required bool) *redis.Options {
+// redisURL parses REDIS_URL (see parseRedisURL). Its value can hold
+// passwords, so it is never quoted in a problem.
+func (e *env) redisURL(name string, required bool) *redisConfig {
 	s := e.str(name, "")
 	if s == "" {
 		if required {
@@ -234,17 +239,12 @@ func (e *env) redisURL(name string, required bool) *redis.Options {
 		}
 		return nil
 	}
-	if _, err := url.Parse(s); err != nil {
-		e.problem(name, "not a valid URL (want redis://[user:password@]host:port/db or rediss://…)")
-		return nil
-	}
-	opt, err := redis.ParseURL(s)
+	c, err := parseRedisURL(s)
 	if err != nil {
-		// go-redis names the scheme, db or query option at fault, not the password.
 		e.problem(name, "%v", err)
 		return nil
 	}
-	return opt
+	return c
 }
 
 // eventSecrets reads a comma list of Standard Webhooks secrets. Several
@@ -348,6 +348,9 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 		Debounce:    e.duration("UNREAD_DEBOUNCE", 0, time.Millisecond, time.Minute),
 		SinkURL:     e.httpURL("SINK_URL"),
 		SinkSecret:  e.str("SINK_SECRET", ""),
+
+		WaitReplicas: e.integer("REDIS_WAIT_REPLICAS", 0, 0, 100),
+		WaitTimeout:  e.duration("REDIS_WAIT_TIMEOUT", defaultWaitTimeout, time.Millisecond, time.Minute),
 
 		ShutdownTimeout: e.duration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout, time.Second, 10*time.Minute),
 		LogLevel:        e.logLevel("LOG_LEVEL"),

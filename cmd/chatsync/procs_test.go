@@ -108,13 +108,15 @@ func TestBinaryIsStatic(t *testing.T) {
 }
 
 // startRedis starts a redis-server on a free loopback port in a temporary
-// directory and returns its URL. It is stopped when the test ends.
-func startRedis(t *testing.T) string {
+// directory, with extra arguments, and returns its URL. It is stopped when
+// the test ends.
+func startRedis(t *testing.T, extra ...string) string {
 	t.Helper()
 	server := requireTool(t, "redis-server")
 	port := freePort(t)
-	cmd := exec.Command(server, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
-		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction")
+	args := []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
+		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"}
+	cmd := exec.Command(server, append(args, extra...)...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
