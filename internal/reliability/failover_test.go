@@ -1,0 +1,197 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSentinelFailover runs serve and two workers on a redis-sentinel://
+// URL (an ACL user on the data nodes, a password on the sentinels) while
+// events arrive at 100 a second. One sentinel is killed: nothing changes.
+// Then the primary is killed with SIGKILL; the two sentinels left promote
+// the replica, and the old primary, restarted as its supervisor would,
+// becomes the new primary's replica. Without any restart of chatsync:
+// serve's /readyz answers 503 while no primary answers and 200 after, the
+// first acknowledgement comes within 10 s of the kill, and every
+// acknowledged event takes effect.
+//
+// It runs with REDIS_WAIT_REPLICAS=0, where an acknowledgement can
+// precede replication and a failover can lose the events acknowledged in
+// the last moments (the test reports how many), and with
+// REDIS_WAIT_REPLICAS=1, where none may be lost. The second is skipped
+// when serve does not WAIT (it acknowledges with the replica stopped).
+func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	for _, wait := range []int{0, 1} {
+		t.Run("wait="+strconv.Itoa(wait), func(t *testing.T) { testFailover(t, bin, wait) })
+	}
+}
+
+func testFailover(t *testing.T, bin string, wait int) {
+	h := New(t, Config{Binary: bin, Sentinel: true, Accounts: []string{"a", "b"},
+		Env: map[string]string{"REDIS_WAIT_REPLICAS": strconv.Itoa(wait)}})
+	ctx := context.Background()
+	if wait > 0 && !waitInEffect(t, h) {
+		t.Skip("serve acknowledged an event with the replica stopped: REDIS_WAIT_REPLICAS is not in effect " +
+			"(the WAIT comes with the ingest of issue #10)")
+	}
+	l := NewLedger()
+	gen := func(i int) item {
+		return eventsItem(idSeq("failover", i), ConversationRead("a", "b", 1700000000+int64(i)))
+	}
+	st := startStream(h.Sender, l, gen, 4, 100)
+	waitAcked(t, st, time.Now(), 100)
+
+	// A sentinel down changes nothing.
+	if err := h.HA.Sentinels[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	sentinelDown := time.Now()
+	waitAcked(t, st, sentinelDown, 100)
+	if c := st.since(sentinelDown); c.refused+c.noAnswer != 0 {
+		t.Errorf("with one sentinel down: %s", c)
+	}
+
+	pids := map[*Process]int{}
+	for _, p := range append([]*Process{h.Serve}, h.Workers...) {
+		pids[p] = p.PID()
+	}
+	old := h.Redis.Addr()
+	if err := h.Redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	notReady := pollReady(ctx, h.ServeURL, http.StatusServiceUnavailable, 10*time.Second)
+	err := Poll(ctx, 30*time.Second, 50*time.Millisecond, func() (bool, error) {
+		addr, err := h.HA.PrimaryAddr(ctx)
+		return err == nil && addr != old, err
+	})
+	if err != nil {
+		t.Fatalf("the sentinels promoted no replica: %v", err)
+	}
+	promoted := time.Now()
+	// The old primary comes back (a supervisor restarts it): the sentinels
+	// make it the new primary's replica, which REDIS_WAIT_REPLICAS=1 needs.
+	if err := h.Redis.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, st, killed, 1)
+	ready := pollReady(ctx, h.ServeURL, http.StatusOK, 30*time.Second)
+	for i, u := range h.WorkerURLs {
+		if pollReady(ctx, u, http.StatusOK, 30*time.Second).IsZero() {
+			t.Errorf("work%d /readyz is not 200 again", i)
+		}
+	}
+	waitAcked(t, st, time.Now(), 100)
+	outs := st.stop()
+
+	firstOK, refused := failoverOutcomes(outs, killed)
+	t.Logf("primary killed: /readyz 503 after %v, replica promoted after %v, first acknowledgement after %v, "+
+		"/readyz 200 after %v; %d requests refused meanwhile; in all %s",
+		since(killed, notReady), promoted.Sub(killed).Round(time.Millisecond), since(killed, firstOK),
+		since(killed, ready), refused, count(outs))
+	switch {
+	case firstOK.IsZero():
+		t.Errorf("no acknowledgement after the kill")
+	case firstOK.Sub(killed) > 10*time.Second:
+		t.Errorf("first acknowledgement %v after the kill, want at most 10 s", firstOK.Sub(killed).Round(time.Millisecond))
+	}
+	if notReady.IsZero() {
+		t.Errorf("serve /readyz never answered 503 while no primary answered")
+	}
+	if ready.IsZero() {
+		t.Errorf("serve /readyz is not 200 again")
+	}
+	for p, pid := range pids {
+		if p.PID() != pid || !p.Running() {
+			t.Errorf("%s restarted or exited (%v)", p.Name(), p.ExitErr())
+		}
+	}
+
+	// Wait until every effect was seen, or no task is left to run: what
+	// is missing then is lost. The second also shows that no task stays
+	// leased by a worker that lost its primary.
+	var res Result
+	var q QueueCounts
+	err = Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, error) {
+		res = l.Check(h.Emulator.Requests(""))
+		var err error
+		q, err = h.Queues()
+		return res.Complete() || err == nil && q.Unfinished() == 0, err
+	})
+	if err != nil {
+		t.Errorf("tasks still to run 60 s after the failover: %+v: %v", q, err)
+	}
+	t.Logf("REDIS_WAIT_REPLICAS=%d: %d of %d acknowledged events lost in the failover (queues %+v); %s",
+		wait, res.LostCount(), res.Inputs, q, res)
+	if wait > 0 && !res.Complete() {
+		t.Errorf("%d acknowledged events lost with REDIS_WAIT_REPLICAS=%d", res.LostCount(), wait)
+	}
+}
+
+// waitInEffect reports whether serve waits for a replica: it posts an
+// event while the replica is stopped (SIGSTOP) and sees whether serve
+// acknowledges it.
+func waitInEffect(t *testing.T, h *Harness) bool {
+	t.Helper()
+	if err := h.HA.Replica.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("probe_%d", time.Now().UnixNano())
+	r := h.Sender.Events(context.Background(), id, EventsBody(ConversationRead("b", "a", 1600000000)))
+	if err := h.HA.Replica.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("with the replica stopped serve answered %s", r)
+	return !r.Accepted()
+}
+
+// pollReady polls base/readyz until it answers want and returns when it
+// did; zero when it did not within timeout.
+func pollReady(ctx context.Context, base string, want int, timeout time.Duration) time.Time {
+	c := &http.Client{Timeout: 3 * time.Second} // /readyz waits up to 2 s for Redis
+	var at time.Time
+	_ = Poll(ctx, timeout, 20*time.Millisecond, func() (bool, error) {
+		resp, err := c.Get(base + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == want {
+			at = time.Now()
+		}
+		return !at.IsZero(), nil
+	})
+	return at
+}
+
+// failoverOutcomes returns when the first request started after killed
+// was acknowledged, and how many requests were refused or unanswered
+// until then.
+func failoverOutcomes(outs []outcome, killed time.Time) (firstOK time.Time, refused int) {
+	for _, o := range outs {
+		if o.start.After(killed) && o.acked && (firstOK.IsZero() || o.end.Before(firstOK)) {
+			firstOK = o.end
+		}
+	}
+	for _, o := range outs {
+		if o.start.After(killed) && !o.acked && (firstOK.IsZero() || o.start.Before(firstOK)) {
+			refused++
+		}
+	}
+	return firstOK, refused
+}
+
+// since returns t - from rounded, or -1 when t is zero (never).
+func since(from, t time.Time) time.Duration {
+	if t.IsZero() {
+		return -1
+	}
+	return t.Sub(from).Round(time.Millisecond)
+}
