@@ -420,6 +420,9 @@ func (c *config) checkCombinations(e *env, m mode) {
 	if c.SinkSecret != "" && !validWebhookSecret(c.SinkSecret) {
 		e.problem("SINK_SECRET", "not whsec_ followed by the base64 of 16 to 64 bytes")
 	}
+	if m == modeDev && c.Redis == nil && c.WaitReplicas > 0 {
+		e.problem("REDIS_WAIT_REPLICAS", "needs REDIS_URL: dev's embedded Redis has no replicas")
+	}
 	if m == modeServe && c.CallbackToken == "" && !c.CallbackInsecure {
 		e.problem("CHAT_CALLBACK_TOKEN", "required (the console's callback authentication token), "+
 			"or set CHAT_CALLBACK_INSECURE=true to accept unsigned callbacks")

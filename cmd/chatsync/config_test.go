@@ -254,6 +254,8 @@ func TestParseConfigProblems(t *testing.T) {
 			[]string{"SINK_SECRET"}},
 		{"password without user", modeServe, with(validEnv(), "MONITORING_PASSWORD", "pw"),
 			[]string{"MONITORING_PASSWORD"}},
+		{"replication acknowledgement on the embedded Redis", modeDev, map[string]string{"REDIS_WAIT_REPLICAS": "1"},
+			[]string{"REDIS_WAIT_REPLICAS"}},
 		{"bad replication acknowledgement", modeServe, with(validEnv(), "REDIS_WAIT_REPLICAS", "-1",
 			"REDIS_WAIT_TIMEOUT", "0s"), []string{"REDIS_WAIT_REPLICAS", "REDIS_WAIT_TIMEOUT"}},
 	}
