@@ -207,6 +207,22 @@ func (s *Sentinels) PrimaryAddr(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("no sentinel answered: %w", errors.Join(errs...))
 }
 
+// Roles returns the data node that the sentinels name the primary, and
+// the other.
+func (s *Sentinels) Roles(ctx context.Context) (primary, replica *Redis, err error) {
+	addr, err := s.PrimaryAddr(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch addr {
+	case s.Primary.Addr():
+		return s.Primary, s.Replica, nil
+	case s.Replica.Addr():
+		return s.Replica, s.Primary, nil
+	}
+	return nil, nil, fmt.Errorf("the sentinels name %s the primary, neither data node", addr)
+}
+
 // stop stops every process of the deployment.
 func (s *Sentinels) stop(timeout time.Duration) error {
 	var errs []error
