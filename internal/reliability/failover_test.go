@@ -65,6 +65,12 @@ func testFailover(t *testing.T, bin string, wait int) {
 		pids[p] = p.PID()
 	}
 	for i := range scale(1, 5) {
+		if i > 0 {
+			// A sentinel may retry a failover for 2 × failover-timeout
+			// (10 s) after it began one: let that pass, or the next
+			// kill meets a failover still in progress.
+			time.Sleep(11 * time.Second)
+		}
 		failover(t, h, st, i+1)
 	}
 	outs := st.stop()
@@ -102,9 +108,11 @@ func waitSettled(t *testing.T, h *Harness, l *Ledger) (Result, int) {
 	var res Result
 	var q QueueCounts
 	err := Poll(context.Background(), 30*time.Second, 200*time.Millisecond, func() (bool, error) {
-		res = l.Check(h.Emulator.Requests(""))
+		// The queues first: a task done by then has had its Chat call
+		// recorded when the ledger is read.
 		var err error
 		q, err = h.Queues()
+		res = l.Check(h.Emulator.Requests(""))
 		return res.Complete() || err == nil && q.Unfinished() == q.Active, err
 	})
 	if err != nil {
@@ -144,8 +152,10 @@ func failover(t *testing.T, h *Harness, st *stream, n int) {
 		return err == nil && addr == replica.Addr(), err
 	})
 	if err != nil {
-		t.Fatalf("failover %d: the sentinels did not promote the replica: %v", n, err)
+		t.Fatalf("failover %d: the sentinels did not all promote the replica: %v", n, err)
 	}
+	// Every running sentinel names the new primary: the old one can come
+	// back without a sentinel taking it for the primary.
 	promoted := time.Now()
 	if err := primary.Start(ctx); err != nil {
 		t.Fatal(err)

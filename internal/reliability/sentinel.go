@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -190,8 +191,9 @@ func (s *Sentinels) ConnOpt() asynq.RedisFailoverClientOpt {
 }
 
 // PrimaryAddr asks the running sentinels which address the primary has.
+// It fails unless they all name the same.
 func (s *Sentinels) PrimaryAddr(ctx context.Context) (string, error) {
-	var errs []error
+	var addrs []string
 	for _, sn := range s.Sentinels {
 		if !sn.Running() {
 			continue
@@ -199,12 +201,18 @@ func (s *Sentinels) PrimaryAddr(ctx context.Context) (string, error) {
 		c := sn.sentinelClient()
 		addr, err := c.GetMasterAddrByName(ctx, MasterName).Result()
 		c.Close()
-		if err == nil {
-			return addr[0] + ":" + addr[1], nil
+		if err != nil {
+			return "", fmt.Errorf("sentinel %s: %w", sn.Addr(), err)
 		}
-		errs = append(errs, err)
+		addrs = append(addrs, addr[0]+":"+addr[1])
 	}
-	return "", fmt.Errorf("no sentinel answered: %w", errors.Join(errs...))
+	switch {
+	case len(addrs) == 0:
+		return "", errors.New("no sentinel runs")
+	case len(slices.Compact(slices.Clone(addrs))) > 1:
+		return "", fmt.Errorf("the sentinels disagree on the primary: %v", addrs)
+	}
+	return addrs[0], nil
 }
 
 // Roles returns the data node that the sentinels name the primary, and
