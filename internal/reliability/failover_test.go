@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,7 +15,7 @@ import (
 // URL (an ACL user on the data nodes, a password on the sentinels) while
 // events arrive at 100 a second. One sentinel is killed: nothing changes.
 // Then the primary is killed with SIGKILL; the two sentinels left promote
-// the replica, and the old primary, restarted as its supervisor would,
+// a replica, and the old primary, restarted as its supervisor would,
 // becomes the new primary's replica. Without any restart of chatsync:
 // serve's /readyz answers 503 while no primary answers and 200 after, the
 // first acknowledgement comes within 10 s of the kill, and every
@@ -25,8 +26,10 @@ import (
 // It runs with REDIS_WAIT_REPLICAS=0, where an acknowledgement can
 // precede replication and a failover can lose the events acknowledged in
 // the last moments (the test reports how many), and with
-// REDIS_WAIT_REPLICAS=1, where none may be lost. The second is skipped
-// when serve does not WAIT (it acknowledges with the replica stopped).
+// REDIS_WAIT_REPLICAS=1, where none may be lost. The first has one
+// replica, the second two, so that one is left to confirm WAIT 1 while the
+// old primary comes back. The second is skipped when serve does not WAIT
+// (it acknowledges with the replicas stopped).
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
 	bin := binary(t)
@@ -36,7 +39,10 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 func testFailover(t *testing.T, bin string, wait int) {
-	h := New(t, Config{Binary: bin, Sentinel: true, Accounts: []string{"a", "b"},
+	// WAIT N needs N replicas besides the one promoted: the old primary
+	// comes back, but the sentinels make it a replica only some 8 to 10 s
+	// later.
+	h := New(t, Config{Binary: bin, Sentinel: true, Replicas: wait + 1, Accounts: []string{"a", "b"},
 		Env: map[string]string{"REDIS_WAIT_REPLICAS": strconv.Itoa(wait)}})
 	ctx := context.Background()
 	if wait > 0 && !waitInEffect(t, h) {
@@ -138,7 +144,7 @@ func waitSettled(t *testing.T, h *Harness, l *Ledger) (Result, int) {
 func failover(t *testing.T, h *Harness, st *stream, n int) {
 	t.Helper()
 	ctx := context.Background()
-	primary, replica, err := h.HA.Roles(ctx)
+	primary, _, err := h.HA.Roles(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +155,7 @@ func failover(t *testing.T, h *Harness, st *stream, n int) {
 	notReady := pollReady(ctx, h.ServeURL, http.StatusServiceUnavailable, 10*time.Second)
 	err = Poll(ctx, 30*time.Second, 50*time.Millisecond, func() (bool, error) {
 		addr, err := h.HA.PrimaryAddr(ctx)
-		return err == nil && addr == replica.Addr(), err
+		return err == nil && addr != primary.Addr(), err
 	})
 	if err != nil {
 		t.Fatalf("failover %d: the sentinels did not all promote the replica: %v", n, err)
@@ -169,10 +175,13 @@ func failover(t *testing.T, h *Harness, st *stream, n int) {
 	}
 	waitAcked(t, st, time.Now(), 100)
 	if err := Poll(ctx, 20*time.Second, 100*time.Millisecond, func() (bool, error) {
-		err := primary.linkUp(ctx)
+		_, replicas, err := h.HA.Roles(ctx)
+		for _, r := range replicas {
+			err = errors.Join(err, r.linkUp(ctx))
+		}
 		return err == nil, err
 	}); err != nil {
-		t.Fatalf("failover %d: the old primary is no replica in sync: %v", n, err)
+		t.Fatalf("failover %d: not every other node is a replica in sync: %v", n, err)
 	}
 
 	firstOK, refused := failoverOutcomes(st.outcomes(), killed)
@@ -194,20 +203,25 @@ func failover(t *testing.T, h *Harness, st *stream, n int) {
 	}
 }
 
-// waitInEffect reports whether serve waits for a replica: it posts an
-// event while the replica is stopped (SIGSTOP) and sees whether serve
+// waitInEffect reports whether serve waits for replicas: it posts an
+// event while every replica is stopped (SIGSTOP) and sees whether serve
 // acknowledges it.
 func waitInEffect(t *testing.T, h *Harness) bool {
 	t.Helper()
-	if err := h.HA.Replica.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	replicas := h.HA.Nodes[1:]
+	for _, r := range replicas {
+		if err := r.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
 	}
 	id := fmt.Sprintf("probe_%d", time.Now().UnixNano())
 	r := h.Sender.Events(context.Background(), id, EventsBody(ConversationRead("b", "a", 1600000000)))
-	if err := h.HA.Replica.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
+	for _, r := range replicas {
+		if err := r.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Logf("with the replica stopped serve answered %s", r)
+	t.Logf("with the replicas stopped serve answered %s", r)
 	return !r.Accepted()
 }
 

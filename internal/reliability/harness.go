@@ -51,6 +51,8 @@ type Config struct {
 	// Sentinel runs Redis as a Sentinel deployment (see Sentinels) and
 	// gives serve and work its redis-sentinel:// URL.
 	Sentinel bool
+	// Replicas is the number of replicas with Sentinel (default 1).
+	Replicas int
 }
 
 // Harness is one chatsync deployment for a test: a redis-server, the Chat
@@ -177,10 +179,12 @@ func (h *Harness) start(ctx context.Context) error {
 func (h *Harness) startRedis(ctx context.Context) error {
 	var err error
 	if h.cfg.Sentinel {
-		h.HA, err = sentinelDeployment(ctx, h.Dir, h.Secrets.RedisPassword)
-		if h.HA != nil {
-			h.Redis = h.HA.Primary
-			h.Scanner.AddLiteral("the Redis ACL user's password", h.HA.ACLPassword)
+		h.HA, err = sentinelDeployment(ctx, h.Dir, h.Secrets.RedisPassword, max(h.cfg.Replicas, 1))
+		if len(h.HA.Nodes) > 0 {
+			h.Redis = h.HA.Nodes[0]
+		}
+		h.Scanner.AddLiteral("the Redis ACL user's password", h.HA.ACLPassword)
+		if len(h.HA.Sentinels) > 0 {
 			h.Scanner.AddLiteral("the sentinels' password", h.HA.Sentinels[0].Password)
 		}
 		if err != nil {

@@ -25,43 +25,48 @@ const MasterName = "chatsync"
 // under chatsync:); replication and the sentinels use the default user.
 const aclUser = "chatsync"
 
-// Sentinels is a Sentinel deployment: a primary and a replica (both
+// Sentinels is a Sentinel deployment: a primary and replicas (all
 // redis-server with AOF everysec and noeviction, the default user
 // password-protected, chatsync's own ACL user) and three sentinels
-// (quorum 2, down-after 1 s) with a password of their own.
+// (quorum 2, down-after 1 s, failover-timeout 5 s) with a password of
+// their own.
 type Sentinels struct {
-	Primary   *Redis // the first primary; after a failover, whatever the sentinels made it
-	Replica   *Redis
+	// Nodes are the data nodes, the first primary first; after a
+	// failover, Roles tells which is which.
+	Nodes     []*Redis
 	Sentinels []*Redis // Password is the sentinels' password
 	// ACLPassword is the password of the ACL user chatsync uses.
 	ACLPassword string
 }
 
-// sentinelDeployment starts the data nodes and the sentinels under dir.
-// password is the data nodes' default user's (replication, sentinels). On
-// an error it returns what it started, for the caller to stop.
-func sentinelDeployment(ctx context.Context, dir, password string) (*Sentinels, error) {
+// sentinelDeployment starts a primary, replicas replicas and the sentinels
+// under dir. password is the data nodes' default user's (replication,
+// sentinels). On an error it returns what it started, for the caller to
+// stop.
+func sentinelDeployment(ctx context.Context, dir, password string, replicas int) (*Sentinels, error) {
 	s := &Sentinels{ACLPassword: "aclpw" + randHex(12)}
 	// One argument per ACL rule: redis-server quotes each argument.
 	// No 5 s wait for more replicas before a full sync.
 	acl := []string{"--user", aclUser, "on", ">" + s.ACLPassword, "~chatsync:*", "~asynq:*", "~rate:*", "&*", "+@all",
 		"--masterauth", password, "--repl-diskless-sync-delay", "0"}
-	var err error
-	if s.Primary, err = dataNode(dir, "redis", password, acl...); err != nil {
-		return s, err
-	}
-	if err := s.Primary.Start(ctx); err != nil {
-		return s, err
-	}
-	if s.Replica, err = dataNode(dir, "replica", password, append(acl, "--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.Port))...); err != nil {
-		return s, err
-	}
-	if err := s.Replica.Start(ctx); err != nil {
-		return s, err
+	for i := range 1 + replicas {
+		name, args := "redis", acl
+		if i > 0 {
+			name = "replica" + strconv.Itoa(i)
+			args = append(slices.Clone(acl), "--replicaof", "127.0.0.1", strconv.Itoa(s.Nodes[0].Port))
+		}
+		n, err := dataNode(dir, name, password, args...)
+		if err != nil {
+			return s, err
+		}
+		s.Nodes = append(s.Nodes, n)
+		if err := n.Start(ctx); err != nil {
+			return s, err
+		}
 	}
 	sentinelPassword := "sentinelpw" + randHex(12)
 	for i := range 3 {
-		sn, err := newSentinel(filepath.Join(dir, "sentinel"+strconv.Itoa(i)), s.Primary, sentinelPassword)
+		sn, err := newSentinel(filepath.Join(dir, "sentinel"+strconv.Itoa(i)), s.Nodes[0], sentinelPassword)
 		if err != nil {
 			return s, err
 		}
@@ -70,15 +75,17 @@ func sentinelDeployment(ctx context.Context, dir, password string) (*Sentinels, 
 			return s, err
 		}
 	}
-	// Let the replica sync and every sentinel see it and the other
+	// Let the replicas sync and every sentinel see them and the other
 	// sentinels, so that a failover can start as soon as a test kills the
 	// primary.
 	return s, Poll(ctx, 20*time.Second, 100*time.Millisecond, func() (bool, error) {
-		if err := s.Replica.linkUp(ctx); err != nil {
-			return false, err
+		for _, n := range s.Nodes[1:] {
+			if err := n.linkUp(ctx); err != nil {
+				return false, err
+			}
 		}
 		for _, sn := range s.Sentinels {
-			if err := sn.sentinelReady(ctx); err != nil {
+			if err := sn.sentinelReady(ctx, replicas); err != nil {
 				return false, err
 			}
 		}
@@ -154,16 +161,16 @@ func (r *Redis) sentinelClient() *redis.SentinelClient {
 	return redis.NewSentinelClient(&redis.Options{Addr: r.Addr(), Password: r.Password, DialTimeout: time.Second})
 }
 
-// sentinelReady reports an error until the sentinel r knows a replica and
-// the two other sentinels.
-func (r *Redis) sentinelReady(ctx context.Context) error {
+// sentinelReady reports an error until the sentinel r knows the replicas
+// and the two other sentinels.
+func (r *Redis) sentinelReady(ctx context.Context, replicas int) error {
 	c := r.sentinelClient()
 	defer c.Close()
 	m, err := c.Master(ctx, MasterName).Result()
 	if err != nil {
 		return err
 	}
-	if m["num-slaves"] != "1" || m["num-other-sentinels"] != "2" {
+	if m["num-slaves"] != strconv.Itoa(replicas) || m["num-other-sentinels"] != "2" {
 		return fmt.Errorf("sentinel %s: %s replicas, %s other sentinels", r.Addr(), m["num-slaves"], m["num-other-sentinels"])
 	}
 	return nil
@@ -215,20 +222,24 @@ func (s *Sentinels) PrimaryAddr(ctx context.Context) (string, error) {
 	return addrs[0], nil
 }
 
-// Roles returns the data node that the sentinels name the primary, and
-// the other.
-func (s *Sentinels) Roles(ctx context.Context) (primary, replica *Redis, err error) {
+// Roles returns the data node that every running sentinel names the
+// primary, and the others.
+func (s *Sentinels) Roles(ctx context.Context) (primary *Redis, replicas []*Redis, err error) {
 	addr, err := s.PrimaryAddr(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	switch addr {
-	case s.Primary.Addr():
-		return s.Primary, s.Replica, nil
-	case s.Replica.Addr():
-		return s.Replica, s.Primary, nil
+	for _, n := range s.Nodes {
+		if n.Addr() == addr {
+			primary = n
+		} else {
+			replicas = append(replicas, n)
+		}
 	}
-	return nil, nil, fmt.Errorf("the sentinels name %s the primary, neither data node", addr)
+	if primary == nil {
+		return nil, nil, fmt.Errorf("the sentinels name %s the primary, no data node", addr)
+	}
+	return primary, replicas, nil
 }
 
 // stop stops every process of the deployment.
@@ -237,10 +248,8 @@ func (s *Sentinels) stop(timeout time.Duration) error {
 	for _, sn := range s.Sentinels {
 		errs = append(errs, sn.Stop(timeout))
 	}
-	for _, r := range []*Redis{s.Replica, s.Primary} {
-		if r != nil {
-			errs = append(errs, r.Stop(timeout))
-		}
+	for _, n := range slices.Backward(s.Nodes) {
+		errs = append(errs, n.Stop(timeout))
 	}
 	return errors.Join(errs...)
 }
