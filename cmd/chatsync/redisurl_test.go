@@ -116,3 +116,22 @@ func TestClusterNodeRefused(t *testing.T) {
 		t.Errorf("error %q does not name the variable and Sentinel", err)
 	}
 }
+
+// TestWaitReplicasWarning: with REDIS_WAIT_REPLICAS above the replicas
+// connected, serve starts but warns that events will be refused.
+func TestWaitReplicasWarning(t *testing.T) {
+	t.Parallel()
+	rc, err := parseRedisURL(startRedis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	a, err := newApp(context.Background(), config{Redis: rc, WaitReplicas: 1}, slog.New(slog.NewTextHandler(&logs, nil)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	if want := "fewer replicas connected than REDIS_WAIT_REPLICAS"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log %q lacks %q", logs.String(), want)
+	}
+}
