@@ -104,22 +104,32 @@ func testFailover(t *testing.T, bin string, wait int) {
 }
 
 // waitSettled waits up to 30 s until every effect l expects was seen, or
-// no task is left to run but those leased (active). It returns the last
-// check and how many missing effects are held by active tasks: a worker
-// that took a task just before the primary died may have failed to
-// record its end, and asynq then recovers it only once its lease expired.
-// The rest of the missing effects are lost: Redis no longer has them.
+// no task is left to run but active (leased) ones and nothing has changed
+// for 3 s, so that the active ones are not merely running. It returns the
+// last check and how many missing effects are held by active tasks: a
+// worker that took a task just before the primary died may have failed to
+// record its end, and asynq then recovers the task only once its lease
+// expired. The rest of the missing effects are lost: Redis no longer has
+// them.
 func waitSettled(t *testing.T, h *Harness, l *Ledger) (Result, int) {
 	t.Helper()
-	var res Result
-	var q QueueCounts
+	var (
+		res     Result
+		q, last QueueCounts
+		since   time.Time
+	)
 	err := Poll(context.Background(), 30*time.Second, 200*time.Millisecond, func() (bool, error) {
 		// The queues first: a task done by then has had its Chat call
 		// recorded when the ledger is read.
 		var err error
-		q, err = h.Queues()
+		if q, err = h.Queues(); err != nil {
+			return false, err
+		}
 		res = l.Check(h.Emulator.Requests(""))
-		return res.Complete() || err == nil && q.Unfinished() == q.Active, err
+		if q != last {
+			last, since = q, time.Now()
+		}
+		return res.Complete() || q.Unfinished() == q.Active && time.Since(since) >= 3*time.Second, nil
 	})
 	if err != nil {
 		t.Errorf("tasks still to run 30 s after the failovers: %+v: %v", q, err)
