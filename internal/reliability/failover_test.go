@@ -46,7 +46,7 @@ func testFailover(t *testing.T, bin string, wait int) {
 		Env: map[string]string{"REDIS_WAIT_REPLICAS": strconv.Itoa(wait)}})
 	ctx := context.Background()
 	if wait > 0 && !waitInEffect(t, h) {
-		t.Skip("serve acknowledged an event with the replica stopped: REDIS_WAIT_REPLICAS is not in effect " +
+		t.Skip("serve acknowledged an event with the replicas stopped: REDIS_WAIT_REPLICAS is not in effect " +
 			"(the WAIT comes with the ingest of issue #10)")
 	}
 	l := NewLedger()
