@@ -24,9 +24,9 @@ type app struct {
 	cfg  config
 	log  *slog.Logger
 	reg  *prometheus.Registry
-	rdb  *redis.Client        // the store, the limiter, enqueueing
-	conn asynq.RedisClientOpt // asynq servers and asynqmon, same settings
-	enq  *asynq.Client        // over rdb
+	rdb  redis.UniversalClient // the store, the limiter, enqueueing
+	conn asynq.RedisConnOpt    // asynq servers and asynqmon, same settings
+	enq  *asynq.Client         // over rdb
 }
 
 // start is how serve and work begin: it parses a command that takes no
@@ -49,16 +49,16 @@ func (p *process) start(ctx context.Context, m mode, name, usage string, args []
 }
 
 // newApp connects to Redis (waiting up to redisStartTimeout for it) and
-// checks its version and eviction policy; embedded (miniredis) skips the
-// check.
+// checks it (version, not a cluster, eviction policy, replicas for
+// REDIS_WAIT_REPLICAS); embedded (miniredis) skips the check.
 func newApp(ctx context.Context, cfg config, log *slog.Logger, embedded bool) (*app, error) {
-	rdb := redis.NewClient(cfg.Redis)
+	rdb := cfg.Redis.client()
 	if err := waitRedis(ctx, rdb, redisStartTimeout); err != nil {
 		rdb.Close()
 		return nil, err
 	}
 	if !embedded {
-		if err := checkRedis(ctx, rdb, log); err != nil {
+		if err := checkRedis(ctx, rdb, cfg.WaitReplicas, log); err != nil {
 			rdb.Close()
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, embedded bool) (*
 		log:  log,
 		reg:  newRegistry(),
 		rdb:  rdb,
-		conn: asynqConnOpt(cfg.Redis),
+		conn: cfg.Redis.connOpt(),
 		enq:  asynq.NewClientFromRedisClient(rdb),
 	}, nil
 }
@@ -91,7 +91,8 @@ func (a *app) newHTTP() (*echo.Echo, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: a.rdb, Enqueuer: a.enq, Tasks: a.builder(), Metrics: im})
+	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: a.rdb, Enqueuer: a.enq, Tasks: a.builder(), Metrics: im,
+		WaitReplicas: a.cfg.WaitReplicas, WaitTimeout: a.cfg.WaitTimeout})
 	if err != nil {
 		return nil, nil, err
 	}

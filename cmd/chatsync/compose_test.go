@@ -28,10 +28,7 @@ func TestDockerCompose(t *testing.T) {
 	t.Parallel()
 	cfg := composeConfig(t, "--profile", "demo", "config")
 
-	var services []string
-	for _, m := range regexp.MustCompile(`(?m)^  ([a-z][a-z0-9_-]*):$`).FindAllStringSubmatch(cfg, -1) {
-		services = append(services, m[1])
-	}
+	services := composeServices(cfg, "demo")
 	if want := []string{"emulator", "redis", "serve", "work"}; !slices.Equal(services, want) {
 		t.Errorf("services with the demo profile: %v, want %v", services, want)
 	}
@@ -46,8 +43,68 @@ func TestDockerCompose(t *testing.T) {
 		}
 	}
 
-	// Every variable the file sets is one chatsync reads: a typo would be
-	// ignored silently.
+	checkVariables(t, cfg)
+}
+
+// TestDockerComposeHA: the "ha" profile is a primary, a replica, three
+// sentinels, serve and three workers on the Sentinel URL.
+func TestDockerComposeHA(t *testing.T) {
+	t.Parallel()
+	cfg := composeConfig(t, "--profile", "ha", "config")
+	// redis, serve and work have no profile: they run with any.
+	want := []string{"redis", "redis-primary", "redis-replica", "sentinel1", "sentinel2", "sentinel3",
+		"serve", "serve-ha", "work", "work-ha"}
+	if services := composeServices(cfg, "ha"); !slices.Equal(services, want) {
+		t.Errorf("services with the ha profile: %v, want %v", services, want)
+	}
+	for _, want := range []string{
+		"- --replicaof\n    - redis-primary", "sentinel monitor chatsync redis-primary 6379 2",
+		"sentinel down-after-milliseconds chatsync 1000", "REDIS_WAIT_REPLICAS: '1'",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("docker-compose config lacks %q", want)
+		}
+	}
+	urls := regexp.MustCompile(`(?m)^      REDIS_URL: (redis-sentinel://.*)$`).FindAllStringSubmatch(cfg, -1)
+	if len(urls) != 2 {
+		t.Fatalf("%d redis-sentinel:// URLs, want 2 (serve-ha and work-ha)", len(urls))
+	}
+	rc, err := parseRedisURL(urls[0][1])
+	if err != nil {
+		t.Fatalf("serve-ha's REDIS_URL: %v", err)
+	}
+	if f := rc.Failover; f == nil || f.MasterName != "chatsync" || len(f.SentinelAddrs) != 3 || f.SentinelPassword == "" || f.Password == "" {
+		t.Errorf("serve-ha's REDIS_URL: %+v, want master chatsync, 3 sentinels and both passwords", f)
+	}
+	checkVariables(t, cfg)
+}
+
+// composeServices lists the services of a `docker-compose config` output
+// that run with profile: those without profiles and those that name it.
+// (docker-compose 1.x prints every service whatever --profile says.)
+func composeServices(cfg, profile string) []string {
+	var services []string
+	header := regexp.MustCompile(`(?m)^  ([a-z][a-z0-9_-]*):$`)
+	profiles := regexp.MustCompile(`(?m)^    profiles:\n((?:    - .*\n)+)`)
+	matches := header.FindAllStringSubmatchIndex(cfg, -1)
+	for i, m := range matches {
+		end := len(cfg)
+		if i+1 < len(matches) {
+			end = matches[i+1][0]
+		}
+		block := cfg[m[1]:end]
+		p := profiles.FindStringSubmatch(block)
+		if p == nil || slices.Contains(strings.Fields(strings.ReplaceAll(p[1], "- ", "")), profile) {
+			services = append(services, cfg[m[2]:m[3]])
+		}
+	}
+	return services
+}
+
+// checkVariables checks that every variable a `docker-compose config`
+// output sets is one chatsync reads: a typo would be ignored silently.
+func checkVariables(t *testing.T, cfg string) {
+	t.Helper()
 	known := readVariables(t)
 	for _, m := range regexp.MustCompile(`(?m)^      ([A-Z][A-Z0-9_]*):`).FindAllStringSubmatch(cfg, -1) {
 		if !known[m[1]] {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
@@ -39,13 +37,14 @@ const (
 	defaultRateLimit       = 200
 	defaultConcurrency     = 20
 	defaultShutdownTimeout = 25 * time.Second
+	defaultWaitTimeout     = time.Second // REDIS_WAIT_TIMEOUT
 )
 
 // config is chatsync's configuration, read from the environment by
 // parseConfig. Zero values of optional fields mean "use the package
 // default" where a package owns the default.
 type config struct {
-	Redis        *redis.Options // nil in dev without REDIS_URL: embedded miniredis
+	Redis        *redisConfig // nil in dev without REDIS_URL: embedded miniredis
 	HTTPAddr     string
 	MetricsAddr  string
 	PprofAddr    string // "" = no profiling endpoint
@@ -83,6 +82,12 @@ type config struct {
 	ConversationInterval time.Duration
 	SinkURL              string
 	SinkSecret           string
+
+	// Replication acknowledgement (REDIS_WAIT_*): serve acknowledges an
+	// event only once WAIT confirms that WaitReplicas replicas have its
+	// tasks, within WaitTimeout. 0 replicas: no WAIT.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -231,9 +236,9 @@ func (e *env) userIDs(name string) []string {
 	return ids
 }
 
-// redisURL parses REDIS_URL. Its value can hold a password, so it is never
-// quoted in a problem.
-func (e *env) redisURL(name string, required bool) *redis.Options {
+// redisURL parses REDIS_URL (see parseRedisURL). Its value can hold
+// passwords, so it is never quoted in a problem.
+func (e *env) redisURL(name string, required bool) *redisConfig {
 	s := e.str(name, "")
 	if s == "" {
 		if required {
@@ -241,17 +246,12 @@ func (e *env) redisURL(name string, required bool) *redis.Options {
 		}
 		return nil
 	}
-	if _, err := url.Parse(s); err != nil {
-		e.problem(name, "not a valid URL (want redis://[user:password@]host:port/db or rediss://…)")
-		return nil
-	}
-	opt, err := redis.ParseURL(s)
+	c, err := parseRedisURL(s)
 	if err != nil {
-		// go-redis names the scheme, db or query option at fault, not the password.
 		e.problem(name, "%v", err)
 		return nil
 	}
-	return opt
+	return c
 }
 
 // eventSecrets reads a comma list of Standard Webhooks secrets. Several
@@ -356,6 +356,9 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 		SinkURL:     e.httpURL("SINK_URL"),
 		SinkSecret:  e.str("SINK_SECRET", ""),
 
+		WaitReplicas: e.integer("REDIS_WAIT_REPLICAS", 0, 0, 100),
+		WaitTimeout:  e.duration("REDIS_WAIT_TIMEOUT", defaultWaitTimeout, time.Millisecond, tasks.MaxWaitTimeout),
+
 		ShutdownTimeout: e.duration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout, time.Second, 10*time.Minute),
 		LogLevel:        e.logLevel("LOG_LEVEL"),
 		LogFormat:       e.oneOf("LOG_FORMAT", logFormat, "json", "text"),
@@ -433,6 +436,9 @@ func (c *config) checkCombinations(e *env, m mode) {
 	}
 	if c.SinkSecret != "" && !validWebhookSecret(c.SinkSecret) {
 		e.problem("SINK_SECRET", "not whsec_ followed by the base64 of 16 to 64 bytes")
+	}
+	if m == modeDev && c.Redis == nil && c.WaitReplicas > 0 {
+		e.problem("REDIS_WAIT_REPLICAS", "needs REDIS_URL: dev's embedded Redis has no replicas")
 	}
 	if m == modeServe && c.CallbackToken == "" && !c.CallbackInsecure {
 		e.problem("CHAT_CALLBACK_TOKEN", "required (the console's callback authentication token), "+

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		Redis:        &redis.Options{Addr: "127.0.0.1:6379", Password: "s3cret", DB: 3},
+		Redis:        &redisConfig{Single: &redis.Options{Addr: "127.0.0.1:6379", Password: "s3cret", DB: 3}},
 		HTTPAddr:     ":8080",
 		MetricsAddr:  ":9091",
 		EmulatorAddr: "127.0.0.1:9000",
@@ -74,6 +75,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		ReceiptBatchMax:      tasks.DefaultReceiptBatchMax,
 		SnapshotTTL:          tasks.DefaultSnapshotTTL,
 		ConversationInterval: tasks.DefaultConversationInterval,
+		WaitTimeout:          time.Second,
 		ShutdownTimeout:      25 * time.Second,
 		LogLevel:             slog.LevelInfo,
 		LogFormat:            "json",
@@ -83,15 +85,27 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 }
 
-// redisOptions compares the fields of redis.Options that REDIS_URL sets.
+// redisOptions compares the fields of the go-redis options that REDIS_URL
+// sets.
 func redisOptions() cmp.Option {
-	return cmp.Comparer(func(a, b *redis.Options) bool {
-		if a == nil || b == nil {
-			return a == b
-		}
-		return a.Addr == b.Addr && a.Username == b.Username && a.Password == b.Password &&
-			a.DB == b.DB && (a.TLSConfig == nil) == (b.TLSConfig == nil)
-	})
+	return cmp.Options{
+		cmp.Comparer(func(a, b *redis.Options) bool {
+			if a == nil || b == nil {
+				return a == b
+			}
+			return a.Addr == b.Addr && a.Username == b.Username && a.Password == b.Password &&
+				a.DB == b.DB && (a.TLSConfig == nil) == (b.TLSConfig == nil)
+		}),
+		cmp.Comparer(func(a, b *redis.FailoverOptions) bool {
+			if a == nil || b == nil {
+				return a == b
+			}
+			return a.MasterName == b.MasterName && slices.Equal(a.SentinelAddrs, b.SentinelAddrs) &&
+				a.SentinelUsername == b.SentinelUsername && a.SentinelPassword == b.SentinelPassword &&
+				a.Username == b.Username && a.Password == b.Password && a.DB == b.DB &&
+				(a.TLSConfig == nil) == (b.TLSConfig == nil)
+		}),
+	}
 }
 
 func TestParseConfigValues(t *testing.T) {
@@ -121,6 +135,8 @@ func TestParseConfigValues(t *testing.T) {
 		"CONVERSATION_INTERVAL", "0",
 		"SINK_URL", "https://app.example/hooks",
 		"SINK_SECRET", testWhsec,
+		"REDIS_WAIT_REPLICAS", "1",
+		"REDIS_WAIT_TIMEOUT", "250ms",
 		"SHUTDOWN_TIMEOUT", "40s",
 		"LOG_LEVEL", "DEBUG",
 		"LOG_FORMAT", "Text",
@@ -130,7 +146,8 @@ func TestParseConfigValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		Redis:        &redis.Options{Addr: "redis.example:6380", Username: "user", Password: "pw", DB: 2, TLSConfig: &tls.Config{}},
+		Redis: &redisConfig{Single: &redis.Options{Addr: "redis.example:6380", Username: "user", Password: "pw", DB: 2,
+			TLSConfig: &tls.Config{}}},
 		HTTPAddr:     "127.0.0.1:0",
 		MetricsAddr:  ":9999",
 		PprofAddr:    "127.0.0.1:6060",
@@ -158,6 +175,8 @@ func TestParseConfigValues(t *testing.T) {
 		ConversationInterval: -1,
 		SinkURL:              "https://app.example/hooks",
 		SinkSecret:           testWhsec,
+		WaitReplicas:         1,
+		WaitTimeout:          250 * time.Millisecond,
 		ShutdownTimeout:      40 * time.Second,
 		LogLevel:             slog.LevelDebug,
 		LogFormat:            "text",

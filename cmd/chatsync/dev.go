@@ -106,7 +106,7 @@ func runDev(ctx context.Context, p *process, args []string) error {
 			return err
 		}
 		defer mr.Close()
-		cfg.Redis = opt
+		cfg.Redis = &redisConfig{Single: opt}
 	}
 	a, err := newApp(ctx, cfg, log, embedded)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/chatsync/chatsync/tasks"
@@ -91,11 +90,11 @@ func TestEndToEnd(t *testing.T) {
 	if out := event.wait(); !strings.HasPrefix(out, "202 ") {
 		t.Fatalf("chatsync event: %q", out)
 	}
-	opt, err := redis.ParseURL(redisURL)
+	rc, err := parseRedisURL(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inspector := asynq.NewInspector(asynqConnOpt(opt))
+	inspector := asynq.NewInspector(rc.connOpt())
 	defer inspector.Close()
 	poll(t, 10*time.Second, "a worker runs the set-read task", func() (bool, error) {
 		info, err := inspector.GetQueueInfo(tasks.QueueRead)

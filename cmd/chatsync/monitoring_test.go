@@ -29,7 +29,7 @@ func newTestServe(t *testing.T, kv ...string) (*app, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Redis = redistest.Options(t, redisDB)
+	cfg.Redis = &redisConfig{Single: redistest.Options(t, redisDB)}
 	log := slog.New(slog.DiscardHandler)
 	a, err := newApp(context.Background(), cfg, log, false)
 	if err != nil {

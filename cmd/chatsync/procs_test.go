@@ -108,13 +108,29 @@ func TestBinaryIsStatic(t *testing.T) {
 }
 
 // startRedis starts a redis-server on a free loopback port in a temporary
-// directory and returns its URL. It is stopped when the test ends.
-func startRedis(t *testing.T) string {
+// directory, with extra arguments, and returns its URL. It is stopped when
+// the test ends.
+func startRedis(t *testing.T, extra ...string) string {
 	t.Helper()
 	server := requireTool(t, "redis-server")
 	port := freePort(t)
-	cmd := exec.Command(server, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
-		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction")
+	args := []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
+		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"}
+	startProcess(t, server, append(args, extra...)...)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer rdb.Close()
+	poll(t, 10*time.Second, "redis-server answers", func() (bool, error) {
+		return rdb.Ping(context.Background()).Err() == nil, nil
+	})
+	return url
+}
+
+// startProcess runs path with args until the test ends, and shows its
+// output if the test failed.
+func startProcess(t *testing.T, path string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -123,17 +139,10 @@ func startRedis(t *testing.T) string {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(path), out.String())
+		}
 	})
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer rdb.Close()
-	poll(t, 10*time.Second, "redis-server answers", func() (bool, error) {
-		return rdb.Ping(context.Background()).Err() == nil, nil
-	})
-	if t.Failed() {
-		t.Logf("redis-server output:\n%s", out.String())
-	}
-	return url
 }
 
 func freePort(t *testing.T) int {

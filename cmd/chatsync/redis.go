@@ -9,27 +9,8 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
-
-// asynqConnOpt gives asynq (clients, servers, the inspector and asynqmon)
-// the same connection settings as the go-redis clients, all from one
-// parsed REDIS_URL.
-func asynqConnOpt(opt *redis.Options) asynq.RedisClientOpt {
-	return asynq.RedisClientOpt{
-		Network:      opt.Network,
-		Addr:         opt.Addr,
-		Username:     opt.Username,
-		Password:     opt.Password,
-		DB:           opt.DB,
-		DialTimeout:  opt.DialTimeout,
-		ReadTimeout:  opt.ReadTimeout,
-		WriteTimeout: opt.WriteTimeout,
-		PoolSize:     opt.PoolSize,
-		TLSConfig:    opt.TLSConfig,
-	}
-}
 
 // embeddedRedis starts an in-process miniredis for dev and returns options
 // pointing at it. asynq's Lua scripts run on it; key expiry follows
@@ -74,9 +55,13 @@ func waitRedis(ctx context.Context, rdb redis.UniversalClient, bound time.Durati
 }
 
 // checkRedis fails on a Redis older than 6.2 (asynq's scripts need it) and
-// warns when the eviction policy is not noeviction (an evicted task is lost
-// without a trace). Managed Redis may refuse CONFIG GET; that is not an error.
-func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger) error {
+// on a Redis Cluster node (asynq keeps each queue in one hash slot; Sentinel
+// is the supported way to high availability). It warns when the eviction
+// policy is not noeviction (an evicted task is lost without a trace) and
+// when fewer replicas are connected than waitReplicas (every acknowledgement
+// would then fail). Managed Redis may refuse CONFIG GET; that is not an
+// error.
+func checkRedis(ctx context.Context, rdb redis.UniversalClient, waitReplicas int, log *slog.Logger) error {
 	info, err := rdb.Info(ctx, "server").Result()
 	if err != nil {
 		return fmt.Errorf("redis info: %w", err)
@@ -85,10 +70,21 @@ func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger) error 
 	if !atLeast(version, 6, 2) {
 		return fmt.Errorf("redis %s is too old: chatsync needs Redis 6.2 or newer", version)
 	}
+	if info, err := rdb.Info(ctx, "cluster").Result(); err == nil && infoField(info, "cluster_enabled") == "1" {
+		return fmt.Errorf("REDIS_URL: %w", errCluster)
+	}
 	policy, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
 	if err == nil && policy["maxmemory-policy"] != "" && policy["maxmemory-policy"] != "noeviction" {
 		log.Warn("redis maxmemory-policy should be noeviction: under memory pressure Redis would drop queued tasks",
 			"maxmemory_policy", policy["maxmemory-policy"])
+	}
+	if waitReplicas > 0 {
+		info, err := rdb.Info(ctx, "replication").Result()
+		n, _ := strconv.Atoi(infoField(info, "connected_slaves"))
+		if err == nil && n < waitReplicas {
+			log.Warn("fewer replicas connected than REDIS_WAIT_REPLICAS: events are refused (503) until enough replicas are back",
+				"connected_replicas", n, "wait_replicas", waitReplicas)
+		}
 	}
 	return nil
 }

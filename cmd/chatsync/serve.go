@@ -13,7 +13,11 @@ app events (POST /v1/events), the unread API (GET /v1/users/{id}/unread), health
 are in Redis; run 'chatsync work' to process them.
 
 Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CALLBACK_INSECURE):
-  REDIS_URL               redis://[user:password@]host:port/db or rediss://… (Redis >= 6.2)
+  REDIS_URL               redis://[user:password@]host:port/db, rediss://… (Redis >= 6.2) or
+                          redis-sentinel://[user:password@]host:port[,host:port…][/db]?master=NAME
+  REDIS_WAIT_REPLICAS     acknowledge only once WAIT confirms this many replicas have the
+                          tasks (default 0: no WAIT)
+  REDIS_WAIT_TIMEOUT      how long that WAIT may take before the request fails (default 1s)
   HTTP_ADDR               listen address (default :8080)
   CHAT_SDKAPPID           the app's SDKAppID; callbacks for another app are refused
   CHAT_CALLBACK_TOKEN     the console's callback authentication token (checks Sign/RequestTime)

@@ -20,7 +20,8 @@ METRICS_ADDR. On SIGTERM, running tasks get SHUTDOWN_TIMEOUT to finish; the rest
 back to Redis.
 
 Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_SECRET_KEY, CHAT_REGION or CHAT_BASE_URL):
-  REDIS_URL            redis://[user:password@]host:port/db or rediss://… (Redis >= 6.2)
+  REDIS_URL            redis://[user:password@]host:port/db, rediss://… (Redis >= 6.2) or
+                       redis-sentinel://[user:password@]host:port[,host:port…][/db]?master=NAME
   CHAT_SDKAPPID        the app's SDKAppID
   CHAT_SECRET_KEY      the app's secret key, which signs the admin UserSig
   CHAT_ADMIN           an App admin account (default administrator)

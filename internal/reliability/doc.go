@@ -14,6 +14,11 @@
 //     binary (over HTTP on loopback) rather than as `chatsync emulator`,
 //     because the ledger needs every request it saw and the command keeps
 //     only the last 1000.
+//   - With Config.Sentinel the Redis is a [Sentinels] deployment instead: a
+//     primary and a replica with chatsync's own ACL user, and three
+//     password-protected sentinels; serve and work get its
+//     redis-sentinel:// URL, and TestSentinelFailover kills primaries under
+//     load.
 //   - [Sender] plays Chat and the app backend: it signs and posts
 //     callbacks and app events and remembers every signature it sent, so
 //     that the log scan can look for them.

@@ -48,6 +48,11 @@ type Config struct {
 	// EmulatorCallbacks makes the emulator send its callbacks to serve, as
 	// Chat would.
 	EmulatorCallbacks bool
+	// Sentinel runs Redis as a Sentinel deployment (see Sentinels) and
+	// gives serve and work its redis-sentinel:// URL.
+	Sentinel bool
+	// Replicas is the number of replicas with Sentinel (default 1).
+	Replicas int
 }
 
 // Harness is one chatsync deployment for a test: a redis-server, the Chat
@@ -57,10 +62,13 @@ type Config struct {
 // processes are stopped with SIGTERM (a non-zero exit fails the test) and
 // every log is scanned for secrets (a finding fails the test).
 type Harness struct {
-	Dir      string
-	Secrets  Secrets
-	Scanner  *Scanner
-	Redis    *Redis
+	Dir     string
+	Secrets Secrets
+	Scanner *Scanner
+	// Redis is the Redis, or with Config.Sentinel the first primary.
+	Redis *Redis
+	// HA is the Sentinel deployment, with Config.Sentinel.
+	HA       *Sentinels
 	Emulator *emulator.Emulator
 	// EmulatorURL is the emulator's base URL (CHAT_BASE_URL).
 	EmulatorURL string
@@ -136,14 +144,9 @@ func (h *Harness) start(ctx context.Context) error {
 	if err = os.MkdirAll(filepath.Join(h.Dir, "redis"), 0o700); err != nil {
 		return err
 	}
-	h.Redis, err = NewRedis(filepath.Join(h.Dir, "redis"), filepath.Join(h.Dir, "redis.log"), h.Secrets.RedisPassword)
-	if err != nil {
+	if err := h.startRedis(ctx); err != nil {
 		return err
 	}
-	if err := h.Redis.Start(ctx); err != nil {
-		return err
-	}
-	h.Inspector = asynq.NewInspector(h.Redis.ConnOpt())
 	if err := h.startEmulator(); err != nil {
 		return err
 	}
@@ -168,6 +171,36 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.cfg.EmulatorCallbacks {
 		h.Emulator.SetCallbackURL(h.ServeURL + "/callback")
 	}
+	return nil
+}
+
+// startRedis starts one redis-server, or with Config.Sentinel a Sentinel
+// deployment, and the inspector.
+func (h *Harness) startRedis(ctx context.Context) error {
+	var err error
+	if h.cfg.Sentinel {
+		h.HA, err = sentinelDeployment(ctx, h.Dir, h.Secrets.RedisPassword, max(h.cfg.Replicas, 1))
+		if len(h.HA.Nodes) > 0 {
+			h.Redis = h.HA.Nodes[0]
+		}
+		h.Scanner.AddLiteral("the Redis ACL user's password", h.HA.ACLPassword)
+		if len(h.HA.Sentinels) > 0 {
+			h.Scanner.AddLiteral("the sentinels' password", h.HA.Sentinels[0].Password)
+		}
+		if err != nil {
+			return err
+		}
+		h.Inspector = asynq.NewInspector(h.HA.ConnOpt())
+		return nil
+	}
+	h.Redis, err = NewRedis(filepath.Join(h.Dir, "redis"), filepath.Join(h.Dir, "redis.log"), h.Secrets.RedisPassword)
+	if err != nil {
+		return err
+	}
+	if err := h.Redis.Start(ctx); err != nil {
+		return err
+	}
+	h.Inspector = asynq.NewInspector(h.Redis.ConnOpt())
 	return nil
 }
 
@@ -215,7 +248,7 @@ func (h *Harness) startEmulator() error {
 // write it.
 func (h *Harness) baseEnv(servePort int) map[string]string {
 	env := map[string]string{
-		"REDIS_URL":           h.Redis.URL(),
+		"REDIS_URL":           h.redisURL(),
 		"HTTP_ADDR":           "127.0.0.1:" + strconv.Itoa(servePort),
 		"CHAT_SDKAPPID":       strconv.FormatUint(h.Secrets.SDKAppID, 10),
 		"CHAT_SECRET_KEY":     h.Secrets.SecretKey,
@@ -241,6 +274,14 @@ func (h *Harness) baseEnv(servePort int) map[string]string {
 		env[k] = v
 	}
 	return env
+}
+
+// redisURL is REDIS_URL: the Redis's, or the Sentinel deployment's.
+func (h *Harness) redisURL() string {
+	if h.HA != nil {
+		return h.HA.URL()
+	}
+	return h.Redis.URL()
 }
 
 // envList returns env with extra on top as KEY=value entries.
@@ -330,7 +371,10 @@ func (h *Harness) cleanup() {
 	if h.Inspector != nil {
 		h.Inspector.Close()
 	}
-	if h.Redis != nil {
+	switch {
+	case h.HA != nil:
+		errs = append(errs, h.HA.stop(15*time.Second))
+	case h.Redis != nil:
 		errs = append(errs, h.Redis.Stop(15*time.Second))
 	}
 	if h.emuLog != nil {

@@ -72,8 +72,8 @@ func (h *Harness) existingQueues() ([]string, error) {
 	return out, nil
 }
 
-// Tasks returns the tasks of every queue in one state: "archived",
-// "completed", "pending", "retry" or "scheduled".
+// Tasks returns the tasks of every queue in one state: "active",
+// "archived", "completed", "pending", "retry" or "scheduled".
 func (h *Harness) Tasks(state string) ([]*asynq.TaskInfo, error) {
 	var out []*asynq.TaskInfo
 	qs, err := h.existingQueues()
@@ -87,6 +87,8 @@ func (h *Harness) Tasks(state string) ([]*asynq.TaskInfo, error) {
 		)
 		opt := asynq.PageSize(100000)
 		switch state {
+		case "active":
+			ts, err = h.Inspector.ListActiveTasks(q, opt)
 		case "archived":
 			ts, err = h.Inspector.ListArchivedTasks(q, opt)
 		case "completed":
@@ -104,6 +106,25 @@ func (h *Harness) Tasks(state string) ([]*asynq.TaskInfo, error) {
 			return nil, fmt.Errorf("list %s tasks of %s: %w", state, q, err)
 		}
 		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+// ActiveEffects returns the effects of the set-read tasks that are active:
+// leased by a worker. After a Redis failover some stay active until asynq's
+// recoverer finds their lease expired, 60 to 120 s later, and retries them.
+func (h *Harness) ActiveEffects() (map[Effect]int, error) {
+	ts, err := h.Tasks("active")
+	if err != nil {
+		return nil, err
+	}
+	out := map[Effect]int{}
+	for _, t := range ts {
+		var p tasks.SetRead
+		if t.Type != tasks.TypeSetRead || json.Unmarshal(t.Payload, &p) != nil {
+			continue
+		}
+		out[SetReadEffect(p.Account, p.Peer, p.ReadTime)]++
 	}
 	return out, nil
 }

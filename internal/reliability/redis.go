@@ -27,8 +27,8 @@ type Redis struct {
 }
 
 // NewRedis returns a redis-server (from PATH) for dir, logging to logPath,
-// on a free port. It does not start it.
-func NewRedis(dir, logPath, password string) (*Redis, error) {
+// on a free port, with extra arguments. It does not start it.
+func NewRedis(dir, logPath, password string, extra ...string) (*Redis, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
@@ -45,6 +45,7 @@ func NewRedis(dir, logPath, password string) (*Redis, error) {
 		"--maxmemory-policy", "noeviction",
 		"--daemonize", "no", "--logfile", "",
 	}
+	args = append(args, extra...)
 	return &Redis{
 		Process:  NewProcess("redis-server", logPath, path, args, nil),
 		Port:     port,
