@@ -21,7 +21,9 @@
 #   --overload-only  only the overload phase
 # Environment: BENCH_CONCURRENCY ("1 2 4 8 16 32 64"), BENCH_SECONDS (8),
 # BENCH_MEMORY_REQUESTS, BENCH_OUT (BENCHMARKS.md), BENCH_RESULTS (a path to
-# keep the raw JSON-lines results at; default: not kept).
+# keep the raw JSON-lines results at; default: not kept), BENCH_OVERLOAD (the
+# overload scenarios: "reads receipts below sustained memory"),
+# BENCH_MEMORY_RATE (callbacks/s of the Redis memory scenario, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +32,8 @@ secs=${BENCH_SECONDS:-8}
 mem=${BENCH_MEMORY_REQUESTS:-200000}
 e2e_secs=40
 overload_secs=60  # the sustained 10× overload
-memory_secs=180   # callbacks at 1,000/s: the 2-min de-duplication window and TASK_RETENTION fill up
+memory_secs=180   # callbacks at BENCH_MEMORY_RATE: the 2-min de-duplication window and TASK_RETENTION fill up
+memory_rate=${BENCH_MEMORY_RATE:-1000}
 only_overload=
 for arg in "$@"; do
 	case "$arg" in
@@ -186,13 +189,11 @@ fi
 echo "bench: overload (the Chat-API budget)" >&2
 flush
 worker
-for sc in reads receipts below; do
-	"$lg" overload -out "$res" -scenario "$sc" -emulator "$emu" -target "$target"
+for sc in ${BENCH_OVERLOAD:-reads receipts below sustained memory}; do
+	"$lg" overload -out "$res" -scenario "$sc" -emulator "$emu" -target "$target" \
+		-duration "$([ "$sc" = memory ] && echo "$memory_secs" || echo "$overload_secs")s" -rate "$memory_rate"
 	flush
 done
-"$lg" overload -out "$res" -scenario sustained -duration "${overload_secs}s" -emulator "$emu" -target "$target"
-flush
-"$lg" overload -out "$res" -scenario memory -duration "${memory_secs}s" -emulator "$emu" -target "$target"
 stop work
 
 took=$(($(date +%s) - begin))

@@ -66,6 +66,7 @@ func cmdOverload(ctx context.Context, args []string, stdout io.Writer) error {
 	chat := addChatFlags(fs)
 	scenario := fs.String("scenario", scReads, "reads, receipts, sustained, below or memory")
 	duration := fs.Duration("duration", 60*time.Second, "sustained and memory: how long to post")
+	memRate := fs.Float64("rate", 1000, "memory: callbacks per second")
 	autoRead := fs.String("auto-read", "bot000", "receipts: an account in chatsync's AUTO_READ_ACCOUNTS")
 	redisURL := fs.String("redis", envOr("REDIS_URL", ""), "chatsync's Redis (default $REDIS_URL)")
 	out := fs.String("out", "", "append the results to this JSON-lines file")
@@ -98,7 +99,10 @@ func cmdOverload(ctx context.Context, args []string, stdout io.Writer) error {
 	case scBelow:
 		rs, err = o.below(ctx)
 	case scMemory:
-		rs, err = o.memory(ctx, *duration)
+		if *memRate <= 0 || *memRate > 10000 {
+			return fmt.Errorf("-rate %v is not from 1 to 10000", *memRate)
+		}
+		rs, err = o.memory(ctx, *duration, *memRate)
 	default:
 		return fmt.Errorf("-scenario %q is not reads, receipts, sustained, below or memory", *scenario)
 	}
@@ -505,12 +509,14 @@ func (o *overload) perEvent(ctx context.Context, rate float64, readers, peers []
 	})
 }
 
-// memory: AfterSendMsg callbacks (no auto-read) among 10,000 users at
-// 1,000/s for d, sampling Redis's used_memory every 5 s. The growth is
-// taken over the last third of the run, once the de-duplication window
-// (2 min) and TASK_RETENTION are full.
-func (o *overload) memory(ctx context.Context, d time.Duration) ([]OverloadResult, error) {
-	const rate, users = 1000, 10000
+// memory: AfterSendMsg callbacks (no auto-read) over 20,000 fixed
+// conversations among 10,000 users at rate for d, sampling Redis's
+// used_memory every 5 s and the queues every second. The growth is taken
+// over the last third of the run, once the de-duplication window (2 min)
+// and TASK_RETENTION are full; the queue depth tells whether the workers
+// kept up (a growing backlog would be counted as growth too).
+func (o *overload) memory(ctx context.Context, d time.Duration, rate float64) ([]OverloadResult, error) {
+	const users, convs = 10000, 20000
 	base, err := o.usedMemory(ctx)
 	if err != nil {
 		return nil, err
@@ -537,23 +543,24 @@ func (o *overload) memory(ctx context.Context, d time.Duration) ([]OverloadResul
 			}
 		}
 	}()
+	w := o.watch(ctx)
 	seq := time.Now().UnixNano()
 	lr, err := o.post(ctx, rate, int64(d.Seconds()*rate), d, func(i int64) Request {
-		from, to := User(int(i*7919%users)), User(int((i*104729+1)%users))
-		if from == to {
-			to = User(int((i + 1) % users))
-		}
+		c := int(i % convs)
+		from, to := User(c%users), User((c%users+1+c/users*7)%users)
 		s := uint32(seq + i)
+		now := time.Now().Unix()
 		return Request{Kind: KindSendMsg, Command: cmdAfterSendMsg, From: from, To: to, MsgSeq: s, MsgRandom: s,
-			MsgTime: time.Now().Unix(), MsgKey: fmt.Sprintf("%d_%d_%d", s, s, time.Now().Unix()), UnreadMsgNum: 1}
+			MsgTime: now, MsgKey: fmt.Sprintf("%d_%d_%d", s, s, now), UnreadMsgNum: 1}
 	}, nil)
 	close(stop)
 	<-done
+	w.end()
 	if err != nil {
 		return nil, err
 	}
 	r, err := o.result(ctx, scMemory, rate, lr, before)
-	r.MemoryBaseline, r.MemorySamples = base, samples
+	r.MemoryBaseline, r.MemorySamples, r.Depth = base, samples, w.depth
 	if k := len(samples) / 3; k > 0 {
 		var sum int64
 		for _, s := range samples[len(samples)-k:] {

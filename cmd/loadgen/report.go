@@ -462,6 +462,7 @@ var reportFuncs = template.FuncMap{
 	"mib":    func(kib int64) string { return strconv.FormatFloat(mib(kib), 'f', 1, 64) },
 	"keys":   sortedKeys[int64],
 	"pct":    func(f float64) float64 { return f * 100 },
+	"mod":    func(a, b int) int { return a % b },
 	"cpu": func(l *LoadResult) string {
 		if l == nil {
 			return "-"

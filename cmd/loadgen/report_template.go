@@ -200,11 +200,11 @@ per API with serve and one work process (WORKER_CONCURRENCY 20); calls are the e
 - **below the budget**: 50 conversation.read/s, each on a conversation of its own; "per-event" enqueues the
   same reads as per-event tasks straight into asynq (the task form before coalescing, still accepted) for the
   same worker.
-- **memory**: C2C.CallbackAfterSendMsg among 10,000 users at 1,000/s; Redis used_memory every 5 s, growth
-  over the baseline averaged over the last third of the run.
+- **memory**: C2C.CallbackAfterSendMsg over 20,000 fixed conversations among 10,000 users; Redis used_memory
+  every 5 s, growth over the baseline averaged over the last third of the run.
 {{with index .Overload "memory"}}
-Memory: baseline {{.MemoryBaseline}} B; samples (B, every 5 s): {{range $i, $m := .MemorySamples}}{{if $i}}, {{end}}{{$m}}{{end}}.
-Growth {{.MemoryGrowth}} B = **{{f0 .BytesPerRate}} B per sustained callback/s**.
+Memory at {{f0 .Rate}} callbacks/s: baseline {{.MemoryBaseline}} B; samples (B, every 5 s): {{range $i, $m := .MemorySamples}}{{if $i}}, {{end}}{{$m}}{{end}}.
+Growth {{.MemoryGrowth}} B = **{{f0 .BytesPerRate}} B per sustained callback/s**. Tasks queued, every 10 s: {{range $i, $d := .Depth}}{{if eq (mod $i 10) 9}}{{$d}} {{end}}{{end}}(a backlog that grows means the workers did not keep up, and its tasks count as growth).
 {{end}}
 {{- if .DepthSVG}}
 ![queue depth under 10× overload]({{.DepthSVG}})
