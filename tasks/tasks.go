@@ -66,9 +66,11 @@ const (
 type Builder struct {
 	MaxRetry int           // retries after the first attempt (default 12)
 	Timeout  time.Duration // per attempt (default 30 s)
-	// Retention keeps a completed task this long, for looking back in the
-	// monitoring UI (default DefaultRetention; negative: none). Duplicates
-	// are recognised by the Intake, not by retained tasks.
+	// Retention keeps a completed set-read or read-receipt task (the tasks
+	// that call Chat for a conversation) this long, for looking back in the
+	// monitoring UI (default DefaultRetention; negative: none). Unread
+	// bookkeeping tasks are not retained. Duplicates are recognised by the
+	// Intake, not by retained tasks.
 	Retention time.Duration
 }
 
@@ -197,9 +199,16 @@ func (b Builder) ReadReceipt(p ReadReceipt, idParts ...string) (*asynq.Task, err
 	return b.build(TypeReadReceipt, QueueRead, p, p.Validate(), idParts)
 }
 
-// Unread returns a TypeUnread task whose ID derives from idParts.
+// Unread returns a TypeUnread task whose ID derives from idParts. Like the
+// refresh tasks it is not retained after completion: there is one per
+// callback, it makes no Chat call, and its outcome is the snapshot (a
+// failure is archived, and kept, as any other); retaining it would cost
+// Redis memory in proportion to the callback rate.
 func (b Builder) Unread(p Unread, idParts ...string) (*asynq.Task, error) {
-	return b.build(TypeUnread, QueueUnread, p, p.Validate(), idParts)
+	if len(idParts) == 0 {
+		return nil, fmt.Errorf("%s: no identity for the task ID", TypeUnread)
+	}
+	return b.internal(TypeUnread, QueueUnread, p, p.Validate(), idParts)
 }
 
 func (b Builder) build(typ, queue string, payload any, invalid error, idParts []string) (*asynq.Task, error) {
