@@ -34,7 +34,6 @@ const (
 // Defaults of the configuration.
 const (
 	defaultHTTPAddr        = ":8080"
-	defaultMetricsAddr     = ":9091"
 	defaultAdmin           = "administrator"
 	defaultRateLimit       = 200
 	defaultConcurrency     = 20
@@ -47,7 +46,6 @@ const (
 type config struct {
 	Redis        *redis.Options // nil in dev without REDIS_URL: embedded miniredis
 	HTTPAddr     string
-	MetricsAddr  string
 	PprofAddr    string // "" = no profiling endpoint
 	EmulatorAddr string // dev's emulator
 
@@ -80,6 +78,8 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string // "json" or "text"
+
+	Hardening // issue #11's variables, read by parseHardening
 }
 
 // configError lists every problem found in the environment.
@@ -324,7 +324,6 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	c := config{
 		Redis:        e.redisURL("REDIS_URL", m == modeServe || m == modeWork),
 		HTTPAddr:     e.addr("HTTP_ADDR", defaultHTTPAddr),
-		MetricsAddr:  e.addr("METRICS_ADDR", defaultMetricsAddr),
 		PprofAddr:    e.optAddr("PPROF_ADDR"),
 		EmulatorAddr: e.addr("EMULATOR_ADDR", devEmulatorAddr),
 
@@ -354,6 +353,7 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 		LogFormat:       e.oneOf("LOG_FORMAT", logFormat, "json", "text"),
 	}
 	c.MaxRetry = maxRetry(e.integer("TASK_MAX_RETRY", -1, 0, 100))
+	c.Hardening = parseHardening(e, m, c.SinkURL)
 	c.parseChat(e, m)
 	c.checkCombinations(e, m)
 	return c, e.err()
