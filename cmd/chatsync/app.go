@@ -144,8 +144,10 @@ func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, err
 		Debounce:   a.cfg.Debounce,
 		SinkURL:    a.cfg.SinkURL,
 		SinkSecret: a.cfg.SinkSecret,
-		Logger:     a.log, // its asynq adapter adds component=asynq
-		Registerer: a.reg,
+		// SINK_ALLOW_HTTP, else http:// is refused
+		SinkAllowHTTP: a.cfg.SinkAllowHTTP,
+		Logger:        a.log, // its asynq adapter adds component=asynq
+		Registerer:    a.reg,
 	})
 	if err != nil {
 		return nil, nil, err
