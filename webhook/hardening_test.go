@@ -2,13 +2,17 @@ package webhook
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // stallingBody yields its bytes and then blocks until closed, like a
@@ -111,5 +115,57 @@ func TestReadBodyExact(t *testing.T) {
 	req.ContentLength = 10
 	if _, err := e.srv.readBody(req); err == nil {
 		t.Error("a body shorter than its Content-Length was read without error")
+	}
+}
+
+// TestRejectedRequestsLogging: rejected requests are counted in the
+// metrics always but logged only at DEBUG, with at most one WARN summary a
+// minute, so an unauthenticated client does not control the log volume.
+func TestRejectedRequestsLogging(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	logs := &syncBuffer{}
+	var clock atomic.Int64
+	clock.Store(testNow().UnixNano())
+	e := setup(t, Config{
+		Registerer: reg,
+		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Now:        func() time.Time { return time.Unix(0, clock.Load()) },
+	})
+	const rounds = 50
+	reject := func() {
+		t.Helper()
+		for range rounds {
+			if rec := e.postEvents(http.Header{}, []byte(`{}`)); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401", rec.Code)
+			}
+			q := signedQuery("C2C.CallbackAfterSendMsg")
+			q.Set("SdkAppid", "1")
+			if rec := e.postCallback(q, []byte(`{}`)); rec.Code != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", rec.Code)
+			}
+			if rec := e.serve(httptest.NewRequest(http.MethodGet, "/nowhere", nil)); rec.Code != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", rec.Code)
+			}
+		}
+	}
+	reject()
+	for _, tt := range []struct{ route, method, code string }{
+		{routeEvents, "POST", "401"}, {routeCallback, "POST", "403"}, {"unmatched", "GET", "404"},
+	} {
+		if n := counter(t, reg, "chatsync_http_requests_total", tt.route, tt.method, tt.code); n != rounds {
+			t.Errorf("chatsync_http_requests_total{route=%q,code=%q} = %v, want %d", tt.route, tt.code, n, rounds)
+		}
+	}
+	out := logs.String()
+	if strings.Contains(out, "request failed") || strings.Count(out, "level=WARN") != 1 {
+		t.Fatalf("%d rejected requests logged, want one WARN summary and nothing else:\n%s", 3*rounds, out)
+	}
+
+	// A minute later the next rejection brings one more summary, counting
+	// the rejections since the last one.
+	clock.Add(int64(rejectedSummaryEvery))
+	reject()
+	if out := logs.String(); strings.Count(out, "level=WARN") != 2 || !strings.Contains(out, "count=150") {
+		t.Errorf("want a second summary with count=150:\n%s", out)
 	}
 }
