@@ -16,7 +16,7 @@ const maxPooledBuffer = 64 << 10
 // bytes arrive. A Content-Length is only a claim: a client that announces
 // 256 KiB and sends nothing must not hold 256 KiB, so the buffer grows as
 // bytes come in.
-const initialBodyBuffer = 4 << 10
+const initialBodyBuffer = 1 << 10
 
 // body is a request body read into a pooled buffer.
 type body struct{ b []byte }

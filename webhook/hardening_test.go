@@ -96,7 +96,7 @@ func TestBodyGrowsAsBytesArrive(t *testing.T) {
 // an error.
 func TestReadBodyExact(t *testing.T) {
 	e := setup(t, Config{})
-	for _, n := range []int{1, 511, 512, 4095, 4096, 4097, 70000, DefaultMaxBody} {
+	for _, n := range []int{1, 511, 512, 1023, 1024, 1025, 4097, 70000, DefaultMaxBody} {
 		want := strings.Repeat("x", n)
 		for _, cl := range []int64{int64(n), -1} {
 			req := httptest.NewRequest(http.MethodPost, "/", io.NopCloser(strings.NewReader(want)))

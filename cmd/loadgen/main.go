@@ -13,6 +13,7 @@
 //	loadgen backlog-fill [flags]   a backlog of auto-read messages while no worker runs
 //	loadgen backlog-drain [flags]  calls per second per Chat API while workers drain it
 //	loadgen flush [flags]          empty chatsync's Redis database between phases
+//	loadgen halfopen [flags]       serve's VmRSS with idle half-open connections; the cap
 //	loadgen machine [flags]        record the machine description
 //	loadgen report [flags]         write BENCHMARKS.md and its SVG chart from the results
 //
@@ -60,6 +61,7 @@ commands:
   backlog-fill   a backlog of auto-read messages while no worker runs
   backlog-drain  calls per second per Chat API while the workers drain it
   flush          empty chatsync's Redis database between phases
+  halfopen       serve's VmRSS with idle half-open connections, and probes past the cap
   machine        record the machine description
   report         write BENCHMARKS.md and its SVG chart
 
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "redis": cmdRedis, "burst": cmdBurst,
 		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain,
-		"flush": cmdFlush, "machine": cmdMachine, "report": cmdReport,
+		"flush": cmdFlush, "halfopen": cmdHalfOpen, "machine": cmdMachine, "report": cmdReport,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
