@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -37,9 +38,10 @@ const browserUser, browserPassword = "ops", "browser-test-password"
 // slot). work is then frozen (SIGSTOP) so that the states hold still while
 // the browser looks. In the browser, with basic auth:
 //   - the dashboard lists the chatsync queues with the sizes Redis has;
-//   - the archived task's page shows Chat's ErrorCode and text;
-//   - on the read-only UI, the UI's delete and run requests fail and
-//     Redis is unchanged;
+//   - the archived task, opened from the queue's archived list, shows
+//     Chat's ErrorCode and text;
+//   - on the read-only UI, the UI's own Delete and Run buttons (shown by
+//     telling the page it is writable) get 405 and Redis is unchanged;
 //   - on a writable UI, a form on a page of another site that posts to
 //     pause a queue changes nothing, while the UI's own request would.
 //
@@ -147,8 +149,15 @@ func TestMonitoringBrowser(t *testing.T) {
 		t.Errorf("queue sizes in the UI %v, in Redis %v", got, sizes)
 	}
 
-	// The archived task: Chat's ErrorCode and text.
-	text := pageText(t, ctx, adminURL+"/monitoring/queues/"+tasks.QueueRead+"/tasks/"+task.ID, task.ID, "90001")
+	// The archived task, opened from the queue's archived list: Chat's
+	// ErrorCode and text.
+	if err := chromedp.Do(ctx, chromedp.Navigate(adminURL+"/monitoring/queues/"+tasks.QueueRead+"?status=archived")); err != nil {
+		t.Fatal(err)
+	}
+	evalUntil(t, ctx, "the archived list shows the task and it opens",
+		`(() => { const r = [...document.querySelectorAll("tbody tr")].find(r => r.innerText.includes("chat:set_read"));
+			if (!r) return false; r.click(); return true; })()`)
+	text := pageText(t, ctx, task.ID, "90001")
 	if !strings.Contains(text, task.LastErr) {
 		t.Errorf("the task page does not show the error %q:\n%s", task.LastErr, text)
 	}
@@ -156,14 +165,38 @@ func TestMonitoringBrowser(t *testing.T) {
 		os.WriteFile(filepath.Join(shot, "archived-task.png"), png, 0o644)
 	}
 
-	// Read-only: the UI's delete and run requests fail; Redis keeps the task.
-	api := "/monitoring/api/queues/" + tasks.QueueRead + "/archived_tasks/" + task.ID
-	for _, req := range [][2]string{{"DELETE", api}, {"POST", api + ":run"}} {
-		status, err := chromedp.Run(ctx, chromedp.Evaluate[int](
-			fmt.Sprintf(`fetch(%q, {method: %q}).then(r => r.status)`, req[1], req[0]), chromedp.EvalAwaitPromise))
-		if err != nil || status != http.StatusMethodNotAllowed {
-			t.Errorf("read-only UI: %s %s: %d, %v; want 405", req[0], req[1], status, err)
-		}
+	// Read-only: the UI's own Delete and Run actions fail and Redis keeps
+	// the task. The UI hides them when read-only, so the page is told it
+	// is writable (the server is not) and its requests are recorded.
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: uiWritableAndRecorded})
+		return err
+	}), chromedp.Navigate(adminURL+"/monitoring/queues/"+tasks.QueueRead+"?status=archived")); err != nil {
+		t.Fatal(err)
+	}
+	for i, action := range []string{"DELETE", "POST"} { // the row's Delete, then Run button
+		evalUntil(t, ctx, "the row's "+action+" button is clicked", fmt.Sprintf(`(() => {
+			const r = [...document.querySelectorAll("tbody tr")].find(r => r.innerText.includes("chat:set_read"));
+			if (!r) return false;
+			const cell = r.cells[r.cells.length - 1], buttons = cell.querySelectorAll("button");
+			if (buttons.length < 2) { if (buttons[0]) buttons[0].click(); return false; } // show the actions
+			buttons[%d].click(); return true; })()`, i))
+		poll(t, 15*time.Second, "the UI's "+action+" request is answered", func() (bool, error) {
+			reqs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.chatsyncRequests`))
+			if err != nil {
+				return false, retryable(err)
+			}
+			for _, r := range reqs {
+				if strings.HasPrefix(r, action+" ") && strings.Contains(r, "/archived_tasks/"+task.ID) {
+					if !strings.HasSuffix(r, " 405") {
+						return false, fmt.Errorf("the read-only UI's request %s, want 405", r)
+					}
+					return true, nil
+				}
+			}
+			return false, fmt.Errorf("%w: requests so far %v", errRetry, reqs)
+		})
 	}
 	if info, err := insp.GetTaskInfo(tasks.QueueRead, task.ID); err != nil || info.State != asynq.TaskStateArchived {
 		t.Errorf("after the read-only UI's delete and run, the task is %+v, %v; want it archived", info, err)
@@ -288,15 +321,11 @@ func dashboardSizes(t *testing.T, ctx context.Context, url string, want map[stri
 	return sizes
 }
 
-// pageText opens url and returns the page's text once it contains every
-// one of wants.
-func pageText(t *testing.T, ctx context.Context, url string, wants ...string) string {
+// pageText returns the page's text once it contains every one of wants.
+func pageText(t *testing.T, ctx context.Context, wants ...string) string {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
 	var text string
-	poll(t, 15*time.Second, url+" shows "+strings.Join(wants, ", "), func() (bool, error) {
+	poll(t, 15*time.Second, "the page shows "+strings.Join(wants, ", "), func() (bool, error) {
 		var err error
 		text, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 		if err != nil {
@@ -310,6 +339,29 @@ func pageText(t *testing.T, ctx context.Context, url string, wants ...string) st
 		return true, nil
 	})
 	return text
+}
+
+// uiWritableAndRecorded, run before a page's own scripts, makes asynqmon
+// show its actions whatever the server says (window.READ_ONLY stays
+// false) and records every XHR as "METHOD URL STATUS" in
+// window.chatsyncRequests.
+const uiWritableAndRecorded = `
+Object.defineProperty(window, "READ_ONLY", {get: () => false, set: () => {}});
+window.chatsyncRequests = [];
+const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.open = function (method, url) { this.chatsyncRequest = method + " " + url; return open.apply(this, arguments); };
+XMLHttpRequest.prototype.send = function () {
+	this.addEventListener("loadend", () => window.chatsyncRequests.push(this.chatsyncRequest + " " + this.status));
+	return send.apply(this, arguments);
+};`
+
+// evalUntil evaluates script on the page until it returns true.
+func evalUntil(t *testing.T, ctx context.Context, what, script string) {
+	t.Helper()
+	poll(t, 15*time.Second, what, func() (bool, error) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](script))
+		return err == nil && ok, retryable(err)
+	})
 }
 
 // runOnPage opens url and evaluates script there, awaiting its promise.
