@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,12 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
@@ -27,7 +27,8 @@ import (
 	"github.com/chatsync/chatsync/webhook"
 )
 
-// The monitoring UI's credentials in the browser test.
+// The monitoring UI's credentials in the browser test, typed in when the
+// browser is asked.
 const browserUser, browserPassword = "ops", "browser-test-password"
 
 // TestMonitoringBrowser drives the asynqmon UI in a real Chromium against
@@ -36,7 +37,7 @@ const browserUser, browserPassword = "ops", "browser-test-password"
 // Retry-After: 300), archived (Chat answered ErrorCode 90001), active (a
 // Chat call the emulator holds) and pending (behind it; work has one
 // slot). work is then frozen (SIGSTOP) so that the states hold still while
-// the browser looks. In the browser, with basic auth:
+// the browser looks. In the browser, answering the basic-auth challenges:
 //   - the dashboard lists the chatsync queues with the sizes Redis has;
 //   - the archived task, opened from the queue's archived list, shows
 //     Chat's ErrorCode and text;
@@ -130,18 +131,14 @@ func TestMonitoringBrowser(t *testing.T) {
 	}
 
 	ctx := newBrowser(t, chromium)
-	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(browserUser+":"+browserPassword))
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-			Headers: network.Headers{"Authorization": auth}})
-		return err
-	})); err != nil {
-		t.Fatalf("basic auth header: %v", err)
-	}
+	logins := answerBasicAuth(t, ctx, browserUser, browserPassword)
 
 	// The dashboard: chatsync's queues with the sizes Redis has.
 	shot := screenshotDir(t)
 	got := dashboardSizes(t, ctx, adminURL+"/monitoring/", sizes)
+	if n := logins.Load(); n == 0 {
+		t.Error("the browser was never asked to log in")
+	}
 	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
 		os.WriteFile(filepath.Join(shot, "dashboard.png"), png, 0o644)
 	}
@@ -252,6 +249,50 @@ func newBrowser(t *testing.T, path string) context.Context {
 		t.Fatalf("start %s: %v", path, err)
 	}
 	return ctx
+}
+
+// answerBasicAuth makes the browser answer every basic-auth challenge with
+// user and password, as a person at the login dialog would (and as a
+// browser that remembers them does). It returns the count of challenges
+// answered.
+func answerBasicAuth(t *testing.T, ctx context.Context, user, password string) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
+	call := func(f func(ctx context.Context, tg *chromedp.Target) error) { _ = chromedp.Do(ctx, chromedp.Func(f)) }
+	paused, challenges := chromedp.Events(ctx, fetch.RequestPaused), chromedp.Events(ctx, fetch.AuthRequired)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			call(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+				return err
+			})
+		}
+	}()
+	go func() {
+		for ev, err := range challenges {
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			call(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID,
+					AuthChallengeResponse: &fetch.AuthChallengeResponse{
+						Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: password}})
+				return err
+			})
+		}
+	}()
+	handle := true
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{HandleAuthRequests: &handle})
+		return err
+	})); err != nil {
+		t.Fatalf("answer basic auth: %v", err)
+	}
+	return &n
 }
 
 // screenshotDir returns a directory for screenshots that is removed when
