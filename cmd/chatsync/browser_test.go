@@ -77,6 +77,7 @@ func TestMonitoringBrowser(t *testing.T) {
 	for _, u := range []string{serveURL, writable.url("serving", "addr"), work.url("working", "admin_addr")} {
 		waitReady(t, u)
 	}
+	work.waitLog("SINK_URL is plain http (SINK_ALLOW_HTTP=true): signed events and unread counts travel in the clear")
 
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {

@@ -159,8 +159,9 @@ func runDev(ctx context.Context, p *process, args []string) error {
 	}
 	sig, err := tencentyun.GenUserSig(devSDKAppID, devSecretKey, cfg.Admin, int(devUserSigTTL/time.Second))
 	if err == nil {
-		printDevBanner(p.stdout, devBanner{Base: base, Admin: baseURL(adminLn.Addr()), Emulator: emBase, ChatAdmin: cfg.Admin, UserSig: sig,
-			Secrets: shown, MonitoringUser: cfg.MonitoringUser, Embedded: embedded, Program: p.name})
+		printDevBanner(p.stdout, devBanner{Base: base, Admin: baseURL(adminLn.Addr()), Emulator: emBase,
+			ChatAdmin: cfg.Admin, UserSig: sig, Secrets: shown, MonitoringUser: cfg.MonitoringUser,
+			Embedded: embedded, Program: p.name})
 		select {
 		case err = <-httpErr:
 		case err = <-emErr:

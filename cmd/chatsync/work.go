@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,9 @@ func runWork(ctx context.Context, p *process, args []string) error {
 		return errors.Join(a.ready(ctx), w.ready())
 	}, nil), log)
 	errc := startHTTP(ops, ln)
+	if strings.HasPrefix(strings.ToLower(cfg.SinkURL), "http://") {
+		log.Warn("SINK_URL is plain http (SINK_ALLOW_HTTP=true): signed events and unread counts travel in the clear")
+	}
 	log.Info("working", "admin_addr", ln.Addr().String(), "version", buildVersion(),
 		"concurrency", cfg.Concurrency, "queues", cfg.Queues, "rate_limit", cfg.RateLimit)
 	select {
