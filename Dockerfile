@@ -20,7 +20,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/chatsync /usr/local/bin/chatsync
 USER nonroot:nonroot
-# serve: HTTP_ADDR; work: METRICS_ADDR; emulator: EMULATOR_ADDR.
-EXPOSE 8080 9091 9000
+# serve: HTTP_ADDR (public) and ADMIN_ADDR; work: ADMIN_ADDR; emulator: EMULATOR_ADDR.
+# The admin and emulator defaults are loopback: set ADMIN_ADDR=:9090 (serve) or :9091
+# (work) and EMULATOR_ADDR=:9000 to reach them from other containers.
+EXPOSE 8080 9090 9091 9000
 ENTRYPOINT ["/usr/local/bin/chatsync"]
 CMD ["serve"]

@@ -17,7 +17,7 @@ docker: ## build the container image chatsync:local (static, distroless, non-roo
 	docker build -t chatsync:local --build-arg VERSION=$$(git describe --always --dirty 2>/dev/null || echo dev) .
 
 demo: ## the complete local system in containers: Redis, serve, 3 workers and the Chat emulator
-	docker compose --profile demo up --build
+	docker compose --env-file demo.env --profile demo up --build
 
 lint: ## gofmt, go vet and staticcheck (installed at a pinned version if missing)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

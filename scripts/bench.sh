@@ -79,6 +79,7 @@ for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; s
 sport=$(free_port)
 eport=$(free_port)
 mport=$(free_port)
+aport=$(free_port)
 hport=$(free_port)
 export REDIS_URL="redis://127.0.0.1:$rport/0"
 export CHAT_SDKAPPID=1400000000
@@ -122,7 +123,7 @@ stop() {
 start emulator env EMULATOR_ADDR="127.0.0.1:$eport" EMULATOR_RATE_LIMIT=200 \
 	EMULATOR_CALLBACK_URL="http://127.0.0.1:$sport/callback" EMULATOR_ACCOUNTS="$AUTO_READ_ACCOUNTS" \
 	"$tmp/chatsync" emulator
-start serve env HTTP_ADDR="127.0.0.1:$sport" "$tmp/chatsync" serve
+start serve env HTTP_ADDR="127.0.0.1:$sport" ADMIN_ADDR="127.0.0.1:$aport" "$tmp/chatsync" serve
 start handler "$lg" handler -addr "127.0.0.1:$hport" -db 3
 wait_http "http://127.0.0.1:$eport/emulator/stats" emulator
 wait_http "http://127.0.0.1:$sport/readyz" serve
@@ -135,7 +136,7 @@ begin=$(date +%s)
 
 "$lg" machine -out "$res"
 worker() {
-	start work env CHAT_BASE_URL="$emu" METRICS_ADDR="127.0.0.1:$mport" "$tmp/chatsync" work
+	start work env CHAT_BASE_URL="$emu" ADMIN_ADDR="127.0.0.1:$mport" "$tmp/chatsync" work
 	wait_http "http://127.0.0.1:$mport/healthz" work
 }
 if [ -z "$only_overload" ]; then

@@ -13,6 +13,7 @@ tag=test
 need_pkg redis-server redis-server
 need_pkg docker-compose docker-compose # validates docker-compose.yml (no engine needed)
 need_pkg curl curl                     # runs the commands `chatsync dev` prints
+need_pkg chromium chromium             # drives the monitoring UI (TestMonitoringBrowser)
 
 tmp=$(mktemp -d)
 port=$(free_port)

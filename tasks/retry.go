@@ -130,7 +130,8 @@ func (w *Worker) IsFailure(err error) bool {
 }
 
 // RetryDelay returns how long asynq waits before running a failed task
-// again: RetryAfter plus a little jitter after a rate limit, otherwise the
+// again: RetryAfter plus a little jitter after a rate limit, the sink's
+// Retry-After (at least the Backoff delay, at most its Cap), otherwise the
 // Backoff delay for retry n. It is asynq.Config.RetryDelayFunc and is safe
 // for concurrent use.
 func (w *Worker) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
@@ -139,6 +140,10 @@ func (w *Worker) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 		// Spread the waiters a little so that they do not all come back
 		// in the same instant.
 		return rl.RetryAfter + rand.N(rl.RetryAfter/10+10*time.Millisecond)
+	}
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return min(max(ra.after, w.backoff.Delay(n)), w.backoff.Cap)
 	}
 	return w.backoff.Delay(n)
 }

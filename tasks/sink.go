@@ -61,14 +61,20 @@ type sink struct {
 	client *http.Client
 }
 
-// newSink returns nil when no sink is configured.
-func newSink(rawURL, secret string, client *http.Client) (*sink, error) {
+// newSink returns nil when no sink is configured. Its client never
+// follows a redirect: a 307 or 308 would post the signed body to whatever
+// host the answer names.
+func newSink(rawURL, secret string, allowHTTP bool, client *http.Client) (*sink, error) {
 	if rawURL == "" {
 		return nil, nil
 	}
 	var problems []string
-	if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		problems = append(problems, "SinkURL must be an absolute http(s) URL")
+	case u.Scheme == "http" && !allowHTTP:
+		problems = append(problems, "SinkURL is http://, which sends signed events in the clear (set SinkAllowHTTP to allow it)")
 	}
 	// The library's error would be about the secret's bytes; say only
 	// what is wrong.
@@ -79,10 +85,12 @@ func newSink(rawURL, secret string, client *http.Client) (*sink, error) {
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	if client == nil {
-		client = &http.Client{Timeout: DefaultSinkTimeout}
+	c := http.Client{Timeout: DefaultSinkTimeout}
+	if client != nil {
+		c = *client
 	}
-	return &sink{url: rawURL, wh: wh, client: client}, nil
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &sink{url: rawURL, wh: wh, client: &c}, nil
 }
 
 func (w *Worker) enqueueNotify(ctx context.Context, account, token string) error {
@@ -152,11 +160,43 @@ func (s *sink) post(ctx context.Context, id string, ev SinkEvent) error {
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
 		return nil
+	case c >= 300 && c < 400:
+		return permanent(fmt.Errorf("sink: HTTP %d redirect not followed: set SINK_URL to the final URL", c))
 	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
-		return fmt.Errorf("sink: HTTP %d", c)
+		err := fmt.Errorf("sink: HTTP %d", c)
+		if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return &retryAfterError{err: err, after: after}
+		}
+		return err
 	default:
 		return permanent(fmt.Errorf("sink: HTTP %d", c))
 	}
+}
+
+// retryAfterError is a transient failure whose answer said when to come
+// back (Retry-After). Worker.RetryDelay waits that long, within the
+// backoff's cap.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return fmt.Sprintf("%v (retry after %v)", e.err, e.after) }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an
+// HTTP-date, relative to now.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(max(n, 0)) * time.Second, n >= 0 && n < 1<<31
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // redactURL drops the query (which may carry a token) from errors quoting

@@ -90,7 +90,11 @@ type Config struct {
 	// snapshot changes. Notifications are debounced like refreshes.
 	SinkURL    string
 	SinkSecret string
+	// SinkAllowHTTP accepts a plain http:// SinkURL; by default only
+	// https:// is accepted, the events carry user data and a signature.
+	SinkAllowHTTP bool
 	// HTTPClient posts to the sink (default: a client with a 10 s timeout).
+	// Redirects are never followed, whatever its CheckRedirect says.
 	HTTPClient *http.Client
 
 	Logger     *slog.Logger          // default: discard
@@ -144,7 +148,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.Headroom >= 1 {
 		problems = append(problems, "Headroom must be less than 1")
 	}
-	sk, err := newSink(cfg.SinkURL, cfg.SinkSecret, cfg.HTTPClient)
+	sk, err := newSink(cfg.SinkURL, cfg.SinkSecret, cfg.SinkAllowHTTP, cfg.HTTPClient)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}

@@ -12,36 +12,36 @@ import (
 // maxPooledBuffer is the largest body buffer kept for reuse.
 const maxPooledBuffer = 64 << 10
 
+// initialBodyBuffer is the most memory reserved for a body before its
+// bytes arrive. A Content-Length is only a claim: a client that announces
+// 256 KiB and sends nothing must not hold 256 KiB, so the buffer grows as
+// bytes come in.
+const initialBodyBuffer = 1 << 10
+
 // body is a request body read into a pooled buffer.
 type body struct{ b []byte }
 
-// readBody reads r's body into a pooled buffer. It answers 413 for a body
-// over the limit (by Content-Length, or by counting when the length is not
-// given) and 400 for a body that cannot be read. The caller must call
-// s.release once done with it.
+// readBody reads r's body into a pooled buffer that grows as bytes
+// arrive. It answers 413 for a body over the limit (by Content-Length, or
+// by counting when the length is not given) and 400 for a body that
+// cannot be read. The caller must call s.release once done with it.
 func (s *Server) readBody(r *http.Request) (*body, error) {
 	cl := r.ContentLength
 	if cl > s.maxBody {
 		return nil, s.tooLarge()
 	}
 	bd := s.bufs.Get().(*body)
-	if cl > 0 {
-		// net/http never lets a body run past its Content-Length.
-		if int64(cap(bd.b)) < cl {
-			bd.b = make([]byte, cl)
-		}
-		bd.b = bd.b[:cl]
-		if _, err := io.ReadFull(r.Body, bd.b); err != nil {
-			s.release(bd)
-			return nil, badRequest("cannot read body", err)
-		}
-		return bd, nil
-	}
 	bd.b = bd.b[:0]
+	if want := min(cl, initialBodyBuffer); int64(cap(bd.b)) < want {
+		bd.b = make([]byte, 0, want)
+	}
 	lr := io.LimitedReader{R: r.Body, N: s.maxBody + 1}
 	for {
+		if cl > 0 && int64(len(bd.b)) == cl {
+			return bd, nil // net/http never lets a body run past its Content-Length
+		}
 		if len(bd.b) == cap(bd.b) {
-			bd.b = append(bd.b, 0)[:len(bd.b)]
+			bd.b = grow(bd.b, cl)
 		}
 		n, err := lr.Read(bd.b[len(bd.b):cap(bd.b)])
 		bd.b = bd.b[:len(bd.b)+n]
@@ -49,14 +49,29 @@ func (s *Server) readBody(r *http.Request) (*body, error) {
 			s.release(bd)
 			return nil, s.tooLarge()
 		}
-		if err == io.EOF {
+		if err == io.EOF && (cl <= 0 || int64(len(bd.b)) == cl) {
 			return bd, nil
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			s.release(bd)
 			return nil, badRequest("cannot read body", err)
 		}
 	}
+}
+
+// grow doubles b's capacity (at least 512 bytes), but not past a known
+// Content-Length cl.
+func grow(b []byte, cl int64) []byte {
+	n := max(2*cap(b), 512)
+	if cl > 0 {
+		n = int(min(int64(n), cl))
+	}
+	nb := make([]byte, len(b), n)
+	copy(nb, b)
+	return nb
 }
 
 func (s *Server) release(bd *body) {

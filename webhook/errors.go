@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -100,10 +103,16 @@ func classify(err error) (status int, msg string, details []FieldError) {
 	}
 }
 
+// logError logs a failed request: a server error at ERROR, a rejected
+// request (4xx: the client's doing, counted in chatsync_http_requests_total
+// whatever the log level) only at DEBUG, so that strangers cannot fill the
+// logs; s.rejected adds at most one WARN summary a minute.
 func (s *Server) logError(c echo.Context, err error, status int) {
-	level := slog.LevelInfo
+	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelError
+	} else {
+		s.rejected.note(s.log, s.now(), status)
 	}
 	ctx := c.Request().Context()
 	if !s.log.Enabled(ctx, level) {
@@ -121,6 +130,45 @@ func (s *Server) logError(c echo.Context, err error, status int) {
 		attrs = append(attrs, slog.String("stack", string(pe.stack)))
 	}
 	s.log.LogAttrs(ctx, level, "request failed", attrs...)
+}
+
+// rejectedSummaryEvery is the least time between two WARN summaries of
+// rejected requests.
+const rejectedSummaryEvery = time.Minute
+
+// rejectedLog counts rejected requests between WARN summaries. The first
+// rejection after a quiet minute is summarised at once; the ones after it
+// wait for the next summary. It is safe for concurrent use.
+type rejectedLog struct {
+	mu       sync.Mutex
+	last     time.Time // of the last summary
+	byStatus map[int]int
+}
+
+func (r *rejectedLog) note(log *slog.Logger, now time.Time, status int) {
+	r.mu.Lock()
+	if r.byStatus == nil {
+		r.byStatus = map[int]int{}
+	}
+	r.byStatus[status]++
+	if now.Sub(r.last) < rejectedSummaryEvery {
+		r.mu.Unlock()
+		return
+	}
+	counts, total := make([]any, 0, 2*len(r.byStatus)), 0
+	for st, n := range r.byStatus {
+		counts = append(counts, strconv.Itoa(st), n)
+		total += n
+	}
+	clear(r.byStatus)
+	since := r.last
+	r.last = now
+	r.mu.Unlock()
+	attrs := []any{"count", total, slog.Group("by_status", counts...)}
+	if !since.IsZero() {
+		attrs = append(attrs, "since", since.UTC().Format(time.RFC3339))
+	}
+	log.Warn("rejected requests (details at LOG_LEVEL=debug; counts in chatsync_http_requests_total)", attrs...)
 }
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }

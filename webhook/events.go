@@ -23,6 +23,11 @@ type accepted struct {
 // and the event's index, so a redelivery answers 202 again and adds no task.
 func (s *Server) postEvents(c echo.Context) error {
 	r := c.Request()
+	// The headers first: a request that cannot be signed right costs no
+	// body buffer.
+	if _, err := s.events.checkHeaders(r.Header, s.now()); err != nil {
+		return statusError(http.StatusUnauthorized, "%s", err.Error())
+	}
 	bd, err := s.readBody(r)
 	if err != nil {
 		return err

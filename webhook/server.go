@@ -132,6 +132,7 @@ type Server struct {
 	ack            []byte    // Chat's OK reply, precomputed
 	bufs           sync.Pool // of *body
 	ids            *requestIDs
+	rejected       rejectedLog
 }
 
 // New returns a Server for cfg, or an error naming every invalid field.

@@ -78,11 +78,12 @@ var (
 	errWebhookSignature = errors.New("no matching signature")
 )
 
-// verify checks body and the Standard Webhooks headers h against every
-// secret and returns the webhook-id, the idempotency key of the delivery.
-// The timestamp must be within EventTolerance of now. The HMAC compare is
-// the library's (hmac.Equal, constant time).
-func (v *eventVerifier) verify(body []byte, h http.Header, now time.Time) (string, error) {
+// checkHeaders checks the Standard Webhooks headers h without the body:
+// all three present, the webhook-id well-formed, the signature not
+// oversized and the timestamp within EventTolerance of now. It runs
+// before the body is read, so that a stranger's request costs no buffer.
+// It returns the webhook-id.
+func (v *eventVerifier) checkHeaders(h http.Header, now time.Time) (string, error) {
 	id := h.Get(standardwebhooks.HeaderWebhookID)
 	ts := h.Get(standardwebhooks.HeaderWebhookTimestamp)
 	sig := h.Get(standardwebhooks.HeaderWebhookSignature)
@@ -104,6 +105,18 @@ func (v *eventVerifier) verify(body []byte, h http.Header, now time.Time) (strin
 		return "", errWebhookTooOld
 	case sec > n+tol:
 		return "", errWebhookTooNew
+	}
+	return id, nil
+}
+
+// verify checks body and the Standard Webhooks headers h against every
+// secret and returns the webhook-id, the idempotency key of the delivery.
+// The headers are checked as by checkHeaders. The HMAC compare is the
+// library's (hmac.Equal, constant time).
+func (v *eventVerifier) verify(body []byte, h http.Header, now time.Time) (string, error) {
+	id, err := v.checkHeaders(h, now)
+	if err != nil {
+		return "", err
 	}
 	for _, wh := range v.hooks {
 		if wh.VerifyIgnoringTimestamp(body, h) == nil {

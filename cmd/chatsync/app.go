@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -82,19 +82,20 @@ func (a *app) builder() tasks.Builder {
 
 func (a *app) ready(ctx context.Context) error { return pingRedis(ctx, a.rdb) }
 
-// newHTTP builds serve's handler: the webhook server (callbacks, events,
-// the unread API, health) with /metrics and /monitoring mounted on its
-// Echo, so that they share its request IDs and HTTP metrics. The returned
-// function releases asynqmon's connections.
-func (a *app) newHTTP() (*echo.Echo, func() error, error) {
+// newHTTP builds serve's two handlers: public, the webhook server
+// (callbacks, events, the unread API, health) for HTTP_ADDR, and admin
+// (/metrics, health and /monitoring/) for ADMIN_ADDR, which never goes
+// behind the internet-facing proxy. The returned function releases
+// asynqmon's connections.
+func (a *app) newHTTP() (public, admin http.Handler, closeFn func() error, err error) {
 	im, err := tasks.NewIntakeMetrics(a.reg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: a.rdb, Enqueuer: a.enq, Tasks: a.builder(), Metrics: im,
 		WaitReplicas: a.cfg.WaitReplicas, WaitTimeout: a.cfg.WaitTimeout})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	srv, err := webhook.New(webhook.Config{
 		SDKAppID:               a.cfg.SDKAppID,
@@ -110,18 +111,16 @@ func (a *app) newHTTP() (*echo.Echo, func() error, error) {
 		Registerer:             a.reg,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	registerQueueMetrics(a.reg, asynq.NewInspectorFromRedisClient(a.rdb))
-	e := srv.Echo()
-	e.GET("/metrics", echo.WrapHandler(metricsHandler(a.reg)))
-	closeMon := mountMonitoring(e, monitoringConfig{
+	mon, closeMon := newMonitoring(monitoringConfig{
 		User:     a.cfg.MonitoringUser,
 		Password: a.cfg.MonitoringPassword,
 		ReadOnly: a.cfg.MonitoringReadOnly,
 		Redis:    a.conn,
 	})
-	return e, closeMon, nil
+	return srv, adminMux(a.reg, a.ready, mon), closeMon, nil
 }
 
 // newWorker builds work's asynq server and handlers. chatBaseURL, when
@@ -158,7 +157,8 @@ func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, err
 		Debounce:             a.cfg.Debounce,
 		SinkURL:              a.cfg.SinkURL,
 		SinkSecret:           a.cfg.SinkSecret,
-		Logger:               a.log, // its asynq adapter adds component=asynq
+		SinkAllowHTTP:        a.cfg.SinkAllowHTTP, // else http:// is refused
+		Logger:               a.log,               // its asynq adapter adds component=asynq
 		Registerer:           a.reg,
 	})
 	if err != nil {

@@ -9,24 +9,33 @@ import (
 )
 
 // composeConfig runs `docker-compose [args] config [flags]` on the
-// project's docker-compose.yml, as CI validates it (no engine needed).
-func composeConfig(t *testing.T, args ...string) string {
+// project's docker-compose.yml, as CI validates it (no engine needed), with
+// only the variables env (KEY=value) in the environment: no .env, no CHAT_*
+// from the developer's shell.
+func composeConfig(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	bin := requireTool(t, "docker-compose")
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "../.."
-	// No .env or CHAT_* from the developer's shell: the file's defaults.
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return string(out), err
+}
+
+// composeSecrets are the variables docker-compose.yml requires, with
+// values of a real deployment.
+var composeSecrets = []string{
+	"CHAT_SDKAPPID=1400000042", "CHAT_SECRET_KEY=real-secret-key", "CHAT_CALLBACK_TOKEN=real-token",
+	"EVENTS_SECRET=" + testWhsec, "API_KEY=real-api-key", "MONITORING_PASSWORD=real-password",
+	"REDIS_PASSWORD=real-redis-password", "SENTINEL_PASSWORD=real-sentinel-password",
 }
 
 func TestDockerCompose(t *testing.T) {
 	t.Parallel()
-	cfg := composeConfig(t, "--profile", "demo", "config")
+	cfg, err := composeConfig(t, nil, "--env-file", "demo.env", "--profile", "demo", "config")
+	if err != nil {
+		t.Fatalf("docker-compose config of the demo: %v\n%s", err, cfg)
+	}
 
 	services := composeServices(cfg, "demo")
 	if want := []string{"emulator", "redis", "serve", "work"}; !slices.Equal(services, want) {
@@ -37,6 +46,8 @@ func TestDockerCompose(t *testing.T) {
 		"- --maxmemory-policy\n    - noeviction",
 		"replicas: 3", "profiles:\n    - demo",
 		"EMULATOR_CALLBACK_URL: http://serve:8080/callback", "CHAT_BASE_URL: http://emulator:9000",
+		"API_KEY: demo-api-key", "ADMIN_ADDR: :9090", "ADMIN_ADDR: :9091",
+		"127.0.0.1:8080:8080", "127.0.0.1:9090:9090", "127.0.0.1:9000:9000",
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("docker-compose config lacks %q:\n%s", want, cfg)
@@ -50,7 +61,10 @@ func TestDockerCompose(t *testing.T) {
 // sentinels, serve and three workers on the Sentinel URL.
 func TestDockerComposeHA(t *testing.T) {
 	t.Parallel()
-	cfg := composeConfig(t, "--profile", "ha", "config")
+	cfg, err := composeConfig(t, nil, "--env-file", "demo.env", "--profile", "ha", "config")
+	if err != nil {
+		t.Fatalf("docker-compose config of the ha profile: %v\n%s", err, cfg)
+	}
 	// redis, serve and work have no profile: they run with any.
 	want := []string{"redis", "redis-primary", "redis-replica", "sentinel1", "sentinel2", "sentinel3",
 		"serve", "serve-ha", "work", "work-ha"}
@@ -109,6 +123,33 @@ func checkVariables(t *testing.T, cfg string) {
 	for _, m := range regexp.MustCompile(`(?m)^      ([A-Z][A-Z0-9_]*):`).FindAllStringSubmatch(cfg, -1) {
 		if !known[m[1]] {
 			t.Errorf("docker-compose.yml sets %s, which chatsync does not read", m[1])
+		}
+	}
+}
+
+// TestDockerComposeSecrets: outside the demo no secret has a default. A
+// missing one stops `docker-compose config` (and so `up`) with its name;
+// with all of them set no demo value is left.
+func TestDockerComposeSecrets(t *testing.T) {
+	t.Parallel()
+	out, err := composeConfig(t, composeSecrets, "config")
+	if err != nil {
+		t.Fatalf("docker-compose config with every secret set: %v\n%s", err, out)
+	}
+	for _, demo := range []string{"demo-", "whsec_ZGVtby1", "PASSWORD: demo", "CHAT_BASE_URL: http://emulator:9000", "1400000000"} {
+		if strings.Contains(out, demo) {
+			t.Errorf("with real secrets set, the configuration still holds the demo value %q:\n%s", demo, out)
+		}
+	}
+	if out, err := composeConfig(t, nil, "config"); err == nil || !strings.Contains(out, "is required") {
+		t.Errorf("docker-compose config without any secret: %v, want a failure naming a variable\n%s", err, out)
+	}
+	for i, kv := range composeSecrets {
+		name, _, _ := strings.Cut(kv, "=")
+		env := slices.Delete(slices.Clone(composeSecrets), i, i+1)
+		out, err := composeConfig(t, env, "config")
+		if err == nil || !strings.Contains(out, name+" is required") {
+			t.Errorf("without %s: %v, want a failure naming it\n%s", name, err, out)
 		}
 	}
 }

@@ -32,7 +32,6 @@ const (
 // Defaults of the configuration.
 const (
 	defaultHTTPAddr        = ":8080"
-	defaultMetricsAddr     = ":9091"
 	defaultAdmin           = "administrator"
 	defaultRateLimit       = 200
 	defaultConcurrency     = 20
@@ -46,7 +45,6 @@ const (
 type config struct {
 	Redis        *redisConfig // nil in dev without REDIS_URL: embedded miniredis
 	HTTPAddr     string
-	MetricsAddr  string
 	PprofAddr    string // "" = no profiling endpoint
 	EmulatorAddr string // dev's emulator
 
@@ -92,6 +90,8 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string // "json" or "text"
+
+	Hardening // issue #11's variables, read by parseHardening
 }
 
 // configError lists every problem found in the environment.
@@ -331,7 +331,6 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	c := config{
 		Redis:        e.redisURL("REDIS_URL", m == modeServe || m == modeWork),
 		HTTPAddr:     e.addr("HTTP_ADDR", defaultHTTPAddr),
-		MetricsAddr:  e.addr("METRICS_ADDR", defaultMetricsAddr),
 		PprofAddr:    e.optAddr("PPROF_ADDR"),
 		EmulatorAddr: e.addr("EMULATOR_ADDR", devEmulatorAddr),
 
@@ -374,6 +373,7 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	}
 	c.SnapshotTTL = e.duration("SNAPSHOT_TTL", tasks.DefaultSnapshotTTL, time.Hour, 365*24*time.Hour)
 	c.ReceiptBatchMax = e.integer("RECEIPT_BATCH_MAX", tasks.DefaultReceiptBatchMax, 1, tasks.MaxReceiptBatch)
+	c.Hardening = parseHardening(e, m, c.SinkURL)
 	c.parseChat(e, m)
 	c.checkCombinations(e, m)
 	return c, e.err()

@@ -59,7 +59,6 @@ func TestParseConfigDefaults(t *testing.T) {
 	want := config{
 		Redis:        &redisConfig{Single: &redis.Options{Addr: "127.0.0.1:6379", Password: "s3cret", DB: 3}},
 		HTTPAddr:     ":8080",
-		MetricsAddr:  ":9091",
 		EmulatorAddr: "127.0.0.1:9000",
 		SDKAppID:     1400000001,
 		SecretKey:    "console-secret",
@@ -79,6 +78,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		ShutdownTimeout:      25 * time.Second,
 		LogLevel:             slog.LevelInfo,
 		LogFormat:            "json",
+		Hardening:            Hardening{AdminAddr: "127.0.0.1:9091", MaxConnections: 1024},
 	}
 	if diff := cmp.Diff(want, got, redisOptions()); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -112,7 +112,8 @@ func TestParseConfigValues(t *testing.T) {
 	env := with(validEnv(),
 		"REDIS_URL", "rediss://user:pw@redis.example:6380/2",
 		"HTTP_ADDR", "127.0.0.1:0",
-		"METRICS_ADDR", " :9999 ",
+		"ADMIN_ADDR", " :9999 ",
+		"MAX_CONNECTIONS", "50",
 		"PPROF_ADDR", "127.0.0.1:6060",
 		"CHAT_REGION", "",
 		"CHAT_BASE_URL", "http://emulator:9000",
@@ -149,7 +150,6 @@ func TestParseConfigValues(t *testing.T) {
 		Redis: &redisConfig{Single: &redis.Options{Addr: "redis.example:6380", Username: "user", Password: "pw", DB: 2,
 			TLSConfig: &tls.Config{}}},
 		HTTPAddr:     "127.0.0.1:0",
-		MetricsAddr:  ":9999",
 		PprofAddr:    "127.0.0.1:6060",
 		EmulatorAddr: "127.0.0.1:9000",
 		SDKAppID:     1400000001,
@@ -180,6 +180,7 @@ func TestParseConfigValues(t *testing.T) {
 		ShutdownTimeout:      40 * time.Second,
 		LogLevel:             slog.LevelDebug,
 		LogFormat:            "text",
+		Hardening:            Hardening{AdminAddr: ":9999", MaxConnections: 50},
 	}
 	if diff := cmp.Diff(want, got, redisOptions()); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -228,7 +229,10 @@ func TestParseConfigProblems(t *testing.T) {
 		{"every value bad", modeWork, map[string]string{
 			"REDIS_URL":              "http://:hunter2@redis:6379",
 			"HTTP_ADDR":              "8080",
-			"METRICS_ADDR":           "localhost:99999",
+			"METRICS_ADDR":           ":9091",
+			"ADMIN_ADDR":             "localhost:99999",
+			"MAX_CONNECTIONS":        "0",
+			"SINK_ALLOW_HTTP":        "sure",
 			"EMULATOR_ADDR":          "nowhere",
 			"CHAT_SDKAPPID":          "4294967296",
 			"CHAT_SECRET_KEY":        "hunter2",
@@ -250,16 +254,21 @@ func TestParseConfigProblems(t *testing.T) {
 			"LOG_LEVEL":              "loud",
 			"LOG_FORMAT":             "xml",
 		}, []string{
-			"REDIS_URL", "HTTP_ADDR", "METRICS_ADDR", "EMULATOR_ADDR", "CHAT_BASE_URL",
+			"REDIS_URL", "HTTP_ADDR", "EMULATOR_ADDR", "CHAT_BASE_URL",
 			"CHAT_CALLBACK_INSECURE", "EVENTS_SECRET", "EVENTS_SECRET", "MONITORING_READONLY",
 			"AUTO_READ_ACCOUNTS", "CHAT_RATE_LIMIT", "WORKER_CONCURRENCY",
 			"QUEUE_WEIGHTS", "QUEUE_WEIGHTS", "QUEUE_WEIGHTS", "UNREAD_DEBOUNCE",
 			"SHUTDOWN_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "TASK_MAX_RETRY",
+			"METRICS_ADDR", "ADMIN_ADDR", "MAX_CONNECTIONS", "SINK_ALLOW_HTTP",
 			"CHAT_SDKAPPID", "CHAT_ADMIN", "CHAT_REGION",
 			"MONITORING_PASSWORD", "SINK_SECRET",
 		}},
 		{"bad pprof address", modeServe, with(validEnv(), "PPROF_ADDR", "6060"),
 			[]string{"PPROF_ADDR"}},
+		{"plain http sink", modeWork, with(validEnv(), "SINK_URL", "http://x.example", "SINK_SECRET", testWhsec),
+			[]string{"SINK_URL"}},
+		{"plain http sink allowed", modeWork, with(validEnv(), "SINK_URL", "http://x.example", "SINK_SECRET", testWhsec,
+			"SINK_ALLOW_HTTP", "true"), nil},
 		{"region and base URL", modeWork, with(validEnv(), "CHAT_BASE_URL", "http://emulator:9000"),
 			[]string{"CHAT_BASE_URL"}},
 		{"sink without secret", modeWork, with(validEnv(), "SINK_URL", "https://x.example"),

@@ -25,8 +25,10 @@ The Chat app, its secret key, callback token, events secret, API key and monitor
 password are dev's own demo values, printed on purpose; never use them for real Chat.
 
 Environment (all optional):
-  HTTP_ADDR            chatsync's listen address (default 127.0.0.1:8080)
-  EMULATOR_ADDR        the emulator's listen address (default 127.0.0.1:9000)
+  HTTP_ADDR            chatsync's public listen address (default 127.0.0.1:8080)
+  ADMIN_ADDR           /metrics, /healthz, /readyz and /monitoring/ (default 127.0.0.1:9090)
+  EMULATOR_ADDR        the emulator's listen address (default 127.0.0.1:9000; warns
+                       unless loopback)
   REDIS_URL            use this Redis instead of the embedded one
   API_KEY, EVENTS_SECRET, MONITORING_USER, MONITORING_PASSWORD, MONITORING_READONLY,
   AUTO_READ_ACCOUNTS, CHAT_RATE_LIMIT, WORKER_CONCURRENCY, QUEUE_WEIGHTS,
@@ -120,25 +122,33 @@ func runDev(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer em.Close()
-	emLn, err := net.Listen("tcp", cfg.EmulatorAddr)
+	emLn, err := listen(cfg.EmulatorAddr, 0)
 	if err != nil {
 		return fmt.Errorf("listen (EMULATOR_ADDR): %w", err)
 	}
+	warnIfPublic(log, emLn, "the Chat emulator", "EMULATOR_ADDR")
 	emSrv := newHTTPServer(em.Handler(), log)
 	emErr := startHTTP(emSrv, emLn)
 	// Deferred, so after the workers stopped: they still reach the emulator.
 	defer shutdownHTTP(emSrv, time.Second)
 
-	h, closeMonitoring, err := a.newHTTP()
+	public, admin, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		return err
 	}
 	defer closeMonitoring()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	adminLn, err := listen(cfg.AdminAddr, 0)
+	if err != nil {
+		return fmt.Errorf("listen (ADMIN_ADDR): %w", err)
+	}
+	adminSrv := newHTTPServer(admin, log)
+	adminErr := startHTTP(adminSrv, adminLn)
+	defer shutdownHTTP(adminSrv, time.Second)
+	ln, err := listen(cfg.HTTPAddr, cfg.MaxConnections)
 	if err != nil {
 		return fmt.Errorf("listen (HTTP_ADDR): %w", err)
 	}
-	srv := newHTTPServer(h, log)
+	srv := newHTTPServer(public, log)
 	httpErr := startHTTP(srv, ln)
 	base, emBase := baseURL(ln.Addr()), baseURL(emLn.Addr())
 	em.SetCallbackURL(base + "/callback")
@@ -149,11 +159,13 @@ func runDev(ctx context.Context, p *process, args []string) error {
 	}
 	sig, err := tencentyun.GenUserSig(devSDKAppID, devSecretKey, cfg.Admin, int(devUserSigTTL/time.Second))
 	if err == nil {
-		printDevBanner(p.stdout, devBanner{Base: base, Emulator: emBase, Admin: cfg.Admin, UserSig: sig,
-			Secrets: shown, MonitoringUser: cfg.MonitoringUser, Embedded: embedded, Program: p.name})
+		printDevBanner(p.stdout, devBanner{Base: base, Admin: baseURL(adminLn.Addr()), Emulator: emBase,
+			ChatAdmin: cfg.Admin, UserSig: sig, Secrets: shown, MonitoringUser: cfg.MonitoringUser,
+			Embedded: embedded, Program: p.name})
 		select {
 		case err = <-httpErr:
 		case err = <-emErr:
+		case err = <-adminErr:
 		case <-ctx.Done():
 		}
 	} else {
@@ -193,12 +205,12 @@ func invokedAs() string {
 
 // devBanner is what dev prints once it is up.
 type devBanner struct {
-	Base, Emulator string
-	Admin, UserSig string // the demo app's admin and a UserSig for it
-	Secrets        devSecrets
-	MonitoringUser string
-	Embedded       bool
-	Program        string // how to invoke chatsync
+	Base, Admin, Emulator string // public, admin and emulator URLs
+	ChatAdmin, UserSig    string // the demo app's admin and a UserSig for it
+	Secrets               devSecrets
+	MonitoringUser        string
+	Embedded              bool
+	Program               string // how to invoke chatsync
 }
 
 // devTryIt is the line before the commands that dev's end-to-end test runs.
@@ -210,7 +222,7 @@ func printDevBanner(w io.Writer, b devBanner) {
 		redis = "REDIS_URL"
 	}
 	sendURL := fmt.Sprintf("%s/v4/openim/sendmsg?sdkappid=%d&identifier=%s&usersig=%s&random=1&contenttype=json",
-		b.Emulator, devSDKAppID, b.Admin, b.UserSig)
+		b.Emulator, devSDKAppID, b.ChatAdmin, b.UserSig)
 	unread := fmt.Sprintf(`curl -sS -H "Authorization: Bearer %s" %s/v1/users/bob/unread`, b.Secrets.APIKey, b.Base)
 	fmt.Fprintf(w, `
 chatsync dev is up: serve, work, Redis %s,
@@ -236,8 +248,8 @@ never use them for real Chat.
   %s
 
 Press Ctrl-C to stop.
-`, redis, devSDKAppID, b.Admin, strings.Join(devAccounts, ", "),
+`, redis, devSDKAppID, b.ChatAdmin, strings.Join(devAccounts, ", "),
 		b.Base, devCallbackToken, b.Base, b.Secrets.EventsSecret, b.Base, b.Secrets.APIKey,
-		b.Base, b.MonitoringUser, b.Secrets.MonitoringPassword, b.Base, b.Emulator,
+		b.Admin, b.MonitoringUser, b.Secrets.MonitoringPassword, b.Admin, b.Emulator,
 		devTryIt, sendURL, unread, b.Secrets.EventsSecret, b.Program, b.Base, unread)
 }

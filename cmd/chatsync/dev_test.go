@@ -20,7 +20,7 @@ func TestDev(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "curl")
 	requireTool(t, "sh")
-	dev := startProc(t, "dev", map[string]string{"HTTP_ADDR": "127.0.0.1:0", "EMULATOR_ADDR": "127.0.0.1:0"}, "dev")
+	dev := startProc(t, "dev", map[string]string{"HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "EMULATOR_ADDR": "127.0.0.1:0"}, "dev")
 	poll(t, 30*time.Second, "dev prints its banner", func() (bool, error) {
 		if dev.exited() {
 			return false, dev.err
@@ -49,6 +49,21 @@ func TestDev(t *testing.T) {
 		t.Errorf("GET /monitoring/ as dev: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+	// The admin surfaces are on their own listener, not the public one.
+	public := regexp.MustCompile(`Callback target +(http://\S+)/callback`).FindStringSubmatch(banner)
+	metrics := regexp.MustCompile(`Metrics +(http://\S+/metrics)`).FindStringSubmatch(banner)
+	if public == nil || metrics == nil || public[1] == base[1] {
+		t.Fatalf("want a callback URL and a metrics URL on another listener than the UI's:\n%s", banner)
+	}
+	for url, want := range map[string]int{metrics[1]: 200, public[1] + "/metrics": 404, public[1] + "/monitoring/": 404} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.SetBasicAuth(devMonitoring, devMonitoring)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != want {
+			t.Errorf("GET %s: %v %v, want %d", url, resp, err, want)
+		} else {
+			resp.Body.Close()
+		}
 	}
 	dev.stop(30 * time.Second)
 }

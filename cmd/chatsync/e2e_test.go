@@ -42,6 +42,7 @@ func TestEndToEnd(t *testing.T) {
 
 	serve := startProc(t, "serve", with(common,
 		"HTTP_ADDR", "127.0.0.1:0",
+		"ADMIN_ADDR", "127.0.0.1:0",
 		"CHAT_CALLBACK_TOKEN", e2eToken,
 		"EVENTS_SECRET", testWhsec,
 		"API_KEY", e2eAPIKey,
@@ -62,10 +63,10 @@ func TestEndToEnd(t *testing.T) {
 		w := startProc(t, name, with(common,
 			"CHAT_SECRET_KEY", e2eSecret,
 			"CHAT_BASE_URL", emuURL,
-			"METRICS_ADDR", "127.0.0.1:0",
+			"ADMIN_ADDR", "127.0.0.1:0",
 			"UNREAD_DEBOUNCE", "50ms",
 		), "work")
-		return w, w.url("working", "metrics_addr")
+		return w, w.url("working", "admin_addr")
 	}
 	w1, w1URL := startWorker("work-1")
 	w2, w2URL := startWorker("work-2")

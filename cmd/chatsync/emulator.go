@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -24,7 +23,8 @@ chatsync serve/work at it. Its inspection and fault API is under /emulator/
 (GET /emulator/stats, PUT /emulator/faults/{svc}/{cmd}, …; see the package doc).
 
 Environment:
-  EMULATOR_ADDR          listen address (default :9000)
+  EMULATOR_ADDR          listen address (default 127.0.0.1:9000; warns unless loopback:
+                         /emulator/ is unauthenticated and can point callbacks anywhere)
   CHAT_SDKAPPID          the SDKAppID it answers to (required)
   CHAT_SECRET_KEY        the secret key UserSigs must be signed with (required)
   CHAT_ADMIN             the App admin identifier (default administrator)
@@ -60,7 +60,7 @@ type emulatorConfig struct {
 func parseEmulatorConfig(lookup func(string) (string, bool), faultFlags []string) (emulatorConfig, error) {
 	e := &env{lookup: lookup}
 	c := emulatorConfig{
-		Addr:          e.addr("EMULATOR_ADDR", ":9000"),
+		Addr:          e.addr("EMULATOR_ADDR", devEmulatorAddr),
 		SecretKey:     e.required("CHAT_SECRET_KEY"),
 		Admin:         e.str("CHAT_ADMIN", defaultAdmin),
 		RateLimit:     e.integer("EMULATOR_RATE_LIMIT", 0, -1, 1000000),
@@ -155,10 +155,11 @@ func runEmulator(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer em.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg.Addr, 0)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	warnIfPublic(log, ln, "the Chat emulator", "EMULATOR_ADDR")
 	srv := newHTTPServer(em.Handler(), log)
 	log.Info("chat emulator listening", "addr", ln.Addr().String(), "sdkappid", cfg.SDKAppID,
 		"admin", cfg.Admin, "accounts", len(cfg.Accounts), "faults", len(cfg.Faults),

@@ -8,16 +8,25 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
-// readHeaderTimeout bounds how long a client may take to send its headers.
+// Limits of every listener.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 15 * time.Second // headers and body together
+	// writeTimeout bounds a request from the end of its headers to the end
+	// of its answer: a client that stops reading must not hold a goroutine.
+	writeTimeout = 30 * time.Second
+	// maxHeaderBytes is far above what Chat, an app or a browser sends,
+	// and far below Go's default of 1 MiB.
+	maxHeaderBytes = 16 << 10
 )
 
-// newHTTPServer returns a server for h with the timeouts every listener
-// uses; net/http's own complaints (TLS handshakes, panics) go to log.
+// newHTTPServer returns a server for h with the timeouts and limits every
+// listener uses; net/http's own complaints (TLS handshakes, panics) go to
+// log.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -25,10 +34,26 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		// A client that sends headers and then withholds the body must not
 		// hold a connection and its goroutine: bodies are at most 256 KiB
 		// and Chat gives up on a callback after 2 s.
-		ReadTimeout: readTimeout,
-		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadTimeout:    readTimeout,
+		WriteTimeout:   writeTimeout,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// listen listens on addr. With maxConns > 0 at most that many connections
+// are open at once; more wait in the kernel's accept backlog (and time out
+// there) instead of each costing a goroutine and buffers.
+func listen(addr string, maxConns int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
+	}
+	return ln, nil
 }
 
 // startHTTP serves srv on ln in the background. The channel receives the

@@ -58,8 +58,8 @@ func TestRunUsage(t *testing.T) {
 func TestRunHelp(t *testing.T) {
 	want := map[string][]string{
 		"dev":      {"Usage: chatsync dev", "EMULATOR_ADDR", "REDIS_URL"},
-		"serve":    {"Usage: chatsync serve", "CHAT_CALLBACK_TOKEN", "EVENTS_SECRET", "API_KEY", "MONITORING_READONLY", "SHUTDOWN_TIMEOUT"},
-		"work":     {"Usage: chatsync work", "CHAT_SECRET_KEY", "CHAT_RATE_LIMIT", "QUEUE_WEIGHTS", "METRICS_ADDR", "SINK_SECRET"},
+		"serve":    {"Usage: chatsync serve", "CHAT_CALLBACK_TOKEN", "EVENTS_SECRET", "API_KEY", "MONITORING_READONLY", "SHUTDOWN_TIMEOUT", "ADMIN_ADDR", "MAX_CONNECTIONS"},
+		"work":     {"Usage: chatsync work", "CHAT_SECRET_KEY", "CHAT_RATE_LIMIT", "QUEUE_WEIGHTS", "ADMIN_ADDR", "SINK_SECRET"},
 		"emulator": {"Usage: chatsync emulator", "EMULATOR_FAULTS", "-fault api=JSON"},
 		"event":    {"Usage: chatsync event", "-account user", "-msg-keys MsgKeys"},
 		"send":     {"Usage: chatsync send", "-to account", "CHAT_SECRET_KEY"},

@@ -11,8 +11,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -53,44 +51,53 @@ type monitoringConfig struct {
 	Redis          asynq.RedisConnOpt
 }
 
-// mountMonitoring mounts asynqmon under /monitoring behind basic auth. With
-// no credentials configured the UI is off (404), never open. The returned
-// function closes asynqmon's Redis connections.
-func mountMonitoring(e *echo.Echo, cfg monitoringConfig) (closeFn func() error) {
+// newMonitoring returns the asynqmon UI for /monitoring behind basic auth,
+// or nil when no credentials are configured (the UI is off, never open).
+// Every answer forbids framing, and a request that could change something
+// (any method but GET, HEAD and OPTIONS) must come from the UI's own
+// origin, else 403: basic auth alone does not stop a page elsewhere from
+// posting with the browser's remembered credentials. The returned function
+// closes asynqmon's Redis connections.
+func newMonitoring(cfg monitoringConfig) (http.Handler, func() error) {
 	if cfg.User == "" || cfg.Password == "" {
-		return func() error { return nil }
+		return nil, func() error { return nil }
 	}
 	h := asynqmon.New(asynqmon.Options{
 		RootPath:     monitoringPath,
 		RedisConnOpt: cfg.Redis,
 		ReadOnly:     cfg.ReadOnly,
 	})
-	auth := middleware.BasicAuthWithConfig(middleware.BasicAuthConfig{
-		Realm:     "chatsync monitoring",
-		Validator: credentialsValidator(cfg.User, cfg.Password),
-	})
-	handler := echo.WrapHandler(h)
-	e.Any(monitoringPath, handler, auth)
-	e.Any(monitoringPath+"/*", handler, auth)
-	return h.Close
+	valid := credentialsValidator(cfg.User, cfg.Password)
+	sameOrigin := http.NewCrossOriginProtection()
+	var protected http.Handler = sameOrigin.Handler(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+		if u, p, ok := r.BasicAuth(); !ok || !valid(u, p) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="chatsync monitoring"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		protected.ServeHTTP(w, r)
+	}), h.Close
 }
 
 // credentialsValidator compares user and password in constant time. It
 // compares SHA-256 digests so that not even the lengths leak.
-func credentialsValidator(user, password string) middleware.BasicAuthValidator {
+func credentialsValidator(user, password string) func(u, p string) bool {
 	wantUser, wantPassword := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(password))
-	return func(u, p string, _ echo.Context) (bool, error) {
+	return func(u, p string) bool {
 		gotUser, gotPassword := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
 		okUser := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
 		okPassword := subtle.ConstantTimeCompare(gotPassword[:], wantPassword[:])
-		return okUser&okPassword == 1, nil
+		return okUser&okPassword == 1
 	}
 }
 
-// opsMux serves /metrics, /healthz and /readyz for a process without an
-// Echo server (work), with the same answers as serve's. ready reports why
-// the process is not ready, or nil.
-func opsMux(reg *prometheus.Registry, ready func(context.Context) error) *http.ServeMux {
+// adminMux serves the admin listener (ADMIN_ADDR): /metrics, /healthz,
+// /readyz and, when monitoring is not nil, the UI under /monitoring/.
+// ready reports why the process is not ready, or nil.
+func adminMux(reg *prometheus.Registry, ready func(context.Context) error, monitoring http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -105,6 +112,10 @@ func opsMux(reg *prometheus.Registry, ready func(context.Context) error) *http.S
 		}
 		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
 	})
+	if monitoring != nil {
+		mux.Handle(monitoringPath, monitoring)
+		mux.Handle(monitoringPath+"/", monitoring)
+	}
 	return mux
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsync/chatsync/internal/redistest"
@@ -22,8 +23,8 @@ import (
 const redisDB = 5
 
 // newTestServe builds serve's HTTP surface in-process on the test Redis,
-// with env over validEnv.
-func newTestServe(t *testing.T, kv ...string) (*app, *httptest.Server) {
+// with env over validEnv: the public and the admin listener.
+func newTestServe(t *testing.T, kv ...string) (a *app, public, admin *httptest.Server) {
 	t.Helper()
 	cfg, err := parseConfig(modeServe, lookupMap(with(validEnv(), kv...)))
 	if err != nil {
@@ -31,29 +32,31 @@ func newTestServe(t *testing.T, kv ...string) (*app, *httptest.Server) {
 	}
 	cfg.Redis = &redisConfig{Single: redistest.Options(t, redisDB)}
 	log := slog.New(slog.DiscardHandler)
-	a, err := newApp(context.Background(), cfg, log, false)
+	a, err = newApp(context.Background(), cfg, log, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
-	e, closeMonitoring, err := a.newHTTP()
+	pub, adm, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeMonitoring() })
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return a, srv
+	public, admin = httptest.NewServer(pub), httptest.NewServer(adm)
+	t.Cleanup(public.Close)
+	t.Cleanup(admin.Close)
+	return a, public, admin
 }
 
 type exchange struct {
 	method, path string
 	user, pass   string // basic auth when user != ""
+	header       map[string]string
 	status       int
 	contains     string // in the body
 }
 
-func (x exchange) do(t *testing.T, base string) {
+func (x exchange) do(t *testing.T, base string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(x.method, base+x.path, nil)
 	if err != nil {
@@ -61,6 +64,9 @@ func (x exchange) do(t *testing.T, base string) {
 	}
 	if x.user != "" {
 		req.SetBasicAuth(x.user, x.pass)
+	}
+	for k, v := range x.header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -74,10 +80,11 @@ func (x exchange) do(t *testing.T, base string) {
 	if resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("%s %s: 401 without WWW-Authenticate", x.method, x.path)
 	}
+	return resp
 }
 
 func TestServeSurface(t *testing.T) {
-	a, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw")
+	a, public, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw")
 	// One task, so that the queue collector has a queue to report.
 	task, err := a.builder().SetRead(tasks.SetRead{Account: "bob", Peer: "alice"}, "test")
 	if err != nil {
@@ -85,6 +92,16 @@ func TestServeSurface(t *testing.T) {
 	}
 	if _, err := a.enq.Enqueue(task); err != nil {
 		t.Fatal(err)
+	}
+	// The public listener has health but no admin surface.
+	for _, x := range []exchange{
+		{method: "GET", path: "/healthz", status: 200, contains: `"ok"`},
+		{method: "GET", path: "/readyz", status: 200, contains: `"ready"`},
+		{method: "GET", path: "/metrics", status: 404},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "pw", status: 404},
+		{method: "GET", path: "/monitoring/api/queues", user: "ops", pass: "pw", status: 404},
+	} {
+		x.do(t, public.URL)
 	}
 	for _, x := range []exchange{
 		{method: "GET", path: "/healthz", status: 200, contains: `"ok"`},
@@ -111,7 +128,7 @@ func TestServeSurface(t *testing.T) {
 }
 
 func TestServeMonitoringOff(t *testing.T) {
-	_, srv := newTestServe(t)
+	_, _, srv := newTestServe(t)
 	for _, path := range []string{"/monitoring", "/monitoring/", "/monitoring/api/queues"} {
 		exchange{method: "GET", path: path, status: 404}.do(t, srv.URL)
 		exchange{method: "GET", path: path, user: "admin", pass: "", status: 404}.do(t, srv.URL)
@@ -119,7 +136,7 @@ func TestServeMonitoringOff(t *testing.T) {
 }
 
 func TestServeMonitoringWritable(t *testing.T) {
-	a, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw", "MONITORING_READONLY", "false")
+	a, _, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw", "MONITORING_READONLY", "false")
 	task, err := a.builder().SetRead(tasks.SetRead{Account: "bob", Peer: "alice"}, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -146,23 +163,22 @@ func TestCredentialsValidator(t *testing.T) {
 		{"pw", "ops", false},
 	}
 	for _, tt := range tests {
-		got, err := v(tt.user, tt.pass, nil)
-		if err != nil || got != tt.want {
-			t.Errorf("validator(%q, %q) = %v, %v; want %v", tt.user, tt.pass, got, err, tt.want)
+		if got := v(tt.user, tt.pass); got != tt.want {
+			t.Errorf("validator(%q, %q) = %v; want %v", tt.user, tt.pass, got, tt.want)
 		}
 	}
 }
 
-func TestOpsMux(t *testing.T) {
+func TestAdminMux(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "chatsync_test_total", Help: "test"}))
 	var notReady atomic.Bool
-	srv := httptest.NewServer(opsMux(reg, func(context.Context) error {
+	srv := httptest.NewServer(adminMux(reg, func(context.Context) error {
 		if notReady.Load() {
 			return errors.New("redis: connection refused")
 		}
 		return nil
-	}))
+	}, nil))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -193,4 +209,67 @@ func TestOpsMux(t *testing.T) {
 	notReady.Store(true)
 	check("/healthz", answer{200, `{"status":"ok"}`})
 	check("/readyz", answer{503, `{"error":"not ready"}`})
+}
+
+// TestMonitoringCrossOrigin: a writable UI takes changes only from its own
+// origin. A form POST from another site (text/plain, no body, the
+// browser's remembered basic auth) gets 403 and pauses nothing; the UI's
+// own requests work. Every answer forbids framing.
+func TestMonitoringCrossOrigin(t *testing.T) {
+	a, _, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw", "MONITORING_READONLY", "false")
+	task, err := a.builder().SetRead(tasks.SetRead{Account: "bob", Peer: "alice"}, "cross-origin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.enq.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(a.rdb)
+	paused := func() bool {
+		t.Helper()
+		info, err := insp.GetQueueInfo(tasks.QueueRead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Paused
+	}
+	t.Cleanup(func() { _ = insp.UnpauseQueue(tasks.QueueRead) })
+	pause := "/monitoring/api/queues/" + tasks.QueueRead + ":pause"
+	self := srv.URL
+	for _, tt := range []struct {
+		name   string
+		header map[string]string
+		status int
+	}{
+		{"form from another origin", map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403},
+		{"cross-site fetch", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}, 403},
+		{"same-site, other origin", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"}, 403},
+		{"origin null", map[string]string{"Origin": "null"}, 403},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			exchange{method: "POST", path: pause, user: "ops", pass: "pw", header: tt.header, status: tt.status}.do(t, srv.URL)
+			if paused() {
+				t.Fatal("a cross-origin POST paused the queue")
+			}
+		})
+	}
+	exchange{method: "POST", path: pause, user: "ops", pass: "pw", status: 204,
+		header: map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": self}}.do(t, srv.URL)
+	if !paused() {
+		t.Fatal("the UI's own POST did not pause the queue")
+	}
+	for _, x := range []exchange{
+		{method: "GET", path: "/monitoring/", status: 401},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "pw", status: 200},
+		{method: "GET", path: "/monitoring/api/queues", user: "ops", pass: "pw", status: 200},
+		{method: "POST", path: pause, user: "ops", pass: "pw", header: map[string]string{"Origin": "http://evil.example"}, status: 403},
+	} {
+		resp := x.do(t, srv.URL)
+		if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("%s %s: X-Frame-Options %q, want DENY", x.method, x.path, got)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != "frame-ancestors 'none'" {
+			t.Errorf("%s %s: Content-Security-Policy %q, want frame-ancestors 'none'", x.method, x.path, got)
+		}
+	}
 }

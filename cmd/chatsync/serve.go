@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
+	"time"
 )
 
 const serveUsage = `Runs the HTTP ingest: the Tencent Cloud Chat callback target (POST /callback), signed
 app events (POST /v1/events), the unread API (GET /v1/users/{id}/unread), health
-(GET /healthz, /readyz), Prometheus metrics (GET /metrics) and the asynqmon UI
-(/monitoring/). Every accepted callback or event is acknowledged only once its tasks
+(GET /healthz, /readyz) on HTTP_ADDR; Prometheus metrics (GET /metrics), health and
+the asynqmon UI (/monitoring/) on ADMIN_ADDR, which stays off the public proxy. Every accepted callback or event is acknowledged only once its tasks
 are in Redis; run 'chatsync work' to process them.
 
 Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CALLBACK_INSECURE):
@@ -18,7 +19,10 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CAL
   REDIS_WAIT_REPLICAS     acknowledge only once WAIT confirms this many replicas have the
                           tasks (default 0: no WAIT)
   REDIS_WAIT_TIMEOUT      how long that WAIT may take before the request fails (default 1s)
-  HTTP_ADDR               listen address (default :8080)
+  HTTP_ADDR               public listen address (default :8080)
+  ADMIN_ADDR              admin listen address: /metrics, /healthz, /readyz, /monitoring/
+                          (default 127.0.0.1:9090)
+  MAX_CONNECTIONS         open connections at most on HTTP_ADDR (default 1024)
   CHAT_SDKAPPID           the app's SDKAppID; callbacks for another app are refused
   CHAT_CALLBACK_TOKEN     the console's callback authentication token (checks Sign/RequestTime)
   CHAT_CALLBACK_INSECURE  true accepts unsigned callbacks when no token is set (default false)
@@ -34,7 +38,7 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CAL
   SHUTDOWN_TIMEOUT        how long requests in flight may finish after SIGTERM (default 25s)
   LOG_LEVEL               debug, info, warn or error (default info)
   LOG_FORMAT              json or text (default json)
-  PPROF_ADDR              listen address of Go's /debug/pprof/ (unset: off; keep it on loopback)
+  PPROF_ADDR              listen address of Go's /debug/pprof/ (unset: off; warns unless loopback)
 `
 
 func runServe(ctx context.Context, p *process, args []string) error {
@@ -44,17 +48,31 @@ func runServe(ctx context.Context, p *process, args []string) error {
 	}
 	defer stop()
 	cfg, log := a.cfg, a.log
-	e, closeMonitoring, err := a.newHTTP()
+	public, admin, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		return err
 	}
 	defer closeMonitoring()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := listen(cfg.HTTPAddr, cfg.MaxConnections)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen (HTTP_ADDR): %w", err)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(),
+	adminLn, err := listen(cfg.AdminAddr, 0)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen (ADMIN_ADDR): %w", err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(),
+		"max_connections", cfg.MaxConnections, "version", buildVersion(),
 		"events", len(cfg.EventSecrets) > 0, "unread_api", cfg.APIKey != "",
 		"monitoring", cfg.MonitoringUser != "", "monitoring_readonly", cfg.MonitoringReadOnly)
-	return serveUntilDone(ctx, newHTTPServer(e, log), ln, log, cfg.ShutdownTimeout)
+	srv, adminSrv := newHTTPServer(public, log), newHTTPServer(admin, log)
+	errc, adminErrc := startHTTP(srv, ln), startHTTP(adminSrv, adminLn)
+	select {
+	case err = <-errc:
+	case err = <-adminErrc:
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	return errors.Join(err, shutdownHTTP(srv, cfg.ShutdownTimeout), shutdownHTTP(adminSrv, time.Second))
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +16,7 @@ calls (admin_set_msg_read, c2c_msg_read_receipt, get_c2c_unread_msg_num) under a
 limit shared by every worker process on the same Redis. Transient failures are retried
 with backoff, rate-limited calls are postponed, permanent failures are archived with
 Chat's ErrorCode (see /monitoring/ on serve). Serves /metrics, /healthz and /readyz on
-METRICS_ADDR. On SIGTERM, running tasks get SHUTDOWN_TIMEOUT to finish; the rest go
+ADMIN_ADDR. On SIGTERM, running tasks get SHUTDOWN_TIMEOUT to finish; the rest go
 back to Redis.
 
 Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_SECRET_KEY, CHAT_REGION or CHAT_BASE_URL):
@@ -34,11 +34,11 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_SECRET_KEY, CHAT_REGION or
   TASK_MAX_RETRY       retries of a task after its first attempt (default 12)
   SINK_URL             receives signed unread.updated events (optional)
   SINK_SECRET          the sink's Standard Webhooks secret, whsec_… (required with SINK_URL)
-  METRICS_ADDR         listen address of /metrics, /healthz, /readyz (default :9091)
+  ADMIN_ADDR           listen address of /metrics, /healthz, /readyz (default 127.0.0.1:9091)
   SHUTDOWN_TIMEOUT     how long running tasks may finish after SIGTERM (default 25s)
   LOG_LEVEL            debug, info, warn or error (default info)
   LOG_FORMAT           json or text (default json)
-  PPROF_ADDR           listen address of Go's /debug/pprof/ (unset: off; keep it on loopback)
+  PPROF_ADDR           listen address of Go's /debug/pprof/ (unset: off; warns unless loopback)
 `
 
 func runWork(ctx context.Context, p *process, args []string) error {
@@ -48,20 +48,23 @@ func runWork(ctx context.Context, p *process, args []string) error {
 	}
 	defer stop()
 	cfg, log := a.cfg, a.log
-	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	ln, err := listen(cfg.AdminAddr, 0)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen (ADMIN_ADDR): %w", err)
 	}
 	w, err := a.startWorker("")
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	ops := newHTTPServer(opsMux(a.reg, func(ctx context.Context) error {
+	ops := newHTTPServer(adminMux(a.reg, func(ctx context.Context) error {
 		return errors.Join(a.ready(ctx), w.ready())
-	}), log)
+	}, nil), log)
 	errc := startHTTP(ops, ln)
-	log.Info("working", "metrics_addr", ln.Addr().String(), "version", buildVersion(),
+	if strings.HasPrefix(strings.ToLower(cfg.SinkURL), "http://") {
+		log.Warn("SINK_URL is plain http (SINK_ALLOW_HTTP=true): signed events and unread counts travel in the clear")
+	}
+	log.Info("working", "admin_addr", ln.Addr().String(), "version", buildVersion(),
 		"concurrency", cfg.Concurrency, "queues", cfg.Queues, "rate_limit", cfg.RateLimit)
 	select {
 	case err = <-errc:

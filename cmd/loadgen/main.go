@@ -14,6 +14,7 @@
 //	loadgen backlog-drain [flags]  calls per second per Chat API while workers drain it
 //	loadgen overload [flags]       the Chat-API budget: coalescing under bursts and 10× overload, memory
 //	loadgen flush [flags]          empty chatsync's Redis database between phases
+//	loadgen halfopen [flags]       serve's VmRSS with idle half-open connections; the cap
 //	loadgen machine [flags]        record the machine description
 //	loadgen report [flags]         write BENCHMARKS.md and its SVG chart from the results
 //
@@ -62,6 +63,7 @@ commands:
   backlog-drain  calls per second per Chat API while the workers drain it
   overload       the Chat-API budget: coalescing under bursts and 10x overload, Redis memory
   flush          empty chatsync's Redis database between phases
+  halfopen       serve's VmRSS with idle half-open connections, and probes past the cap
   machine        record the machine description
   report         write BENCHMARKS.md and its SVG chart
 
@@ -76,7 +78,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "redis": cmdRedis, "burst": cmdBurst,
 		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain, "overload": cmdOverload,
-		"flush": cmdFlush, "machine": cmdMachine, "report": cmdReport,
+		"flush": cmdFlush, "halfopen": cmdHalfOpen, "machine": cmdMachine, "report": cmdReport,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -73,8 +73,11 @@ type Harness struct {
 	// EmulatorURL is the emulator's base URL (CHAT_BASE_URL).
 	EmulatorURL string
 	Serve       *Process
-	// ServeURL is serve's base URL.
+	// ServeURL is serve's public base URL (HTTP_ADDR).
 	ServeURL string
+	// AdminURL is serve's admin base URL (ADMIN_ADDR): /metrics, health
+	// and /monitoring/.
+	AdminURL string
 	Workers  []*Process
 	// WorkerURLs are the workers' metrics and health base URLs.
 	WorkerURLs []string
@@ -154,9 +157,15 @@ func (h *Harness) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	adminPort, err := FreePort()
+	if err != nil {
+		return err
+	}
 	h.ServeURL = "http://127.0.0.1:" + strconv.Itoa(servePort)
+	h.AdminURL = "http://127.0.0.1:" + strconv.Itoa(adminPort)
 	h.env = h.baseEnv(servePort)
-	h.Serve = NewProcess("serve", filepath.Join(h.Dir, "serve.log"), h.cfg.Binary, []string{"serve"}, envList(h.env, nil))
+	h.Serve = NewProcess("serve", filepath.Join(h.Dir, "serve.log"), h.cfg.Binary, []string{"serve"},
+		envList(h.env, map[string]string{"ADMIN_ADDR": "127.0.0.1:" + strconv.Itoa(adminPort)}))
 	if err := h.startAndWait(ctx, h.Serve, h.ServeURL); err != nil {
 		return err
 	}
@@ -298,7 +307,7 @@ func envList(env, extra map[string]string) []string {
 	return out
 }
 
-// addWorker starts one more `chatsync work` with its own metrics port.
+// addWorker starts one more `chatsync work` with its own admin port.
 func (h *Harness) addWorker(ctx context.Context) error {
 	port, err := FreePort()
 	if err != nil {
@@ -307,7 +316,7 @@ func (h *Harness) addWorker(ctx context.Context) error {
 	n := len(h.Workers)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	w := NewProcess("work"+strconv.Itoa(n), filepath.Join(h.Dir, fmt.Sprintf("work%d.log", n)), h.cfg.Binary,
-		[]string{"work"}, envList(h.env, map[string]string{"METRICS_ADDR": addr}))
+		[]string{"work"}, envList(h.env, map[string]string{"ADMIN_ADDR": addr}))
 	h.Workers = append(h.Workers, w)
 	h.WorkerURLs = append(h.WorkerURLs, "http://"+addr)
 	return h.startAndWait(ctx, w, "http://"+addr)

@@ -77,6 +77,13 @@ func TestBadInputRejected(t *testing.T) {
 	get := func(path string, hdr http.Header) func() Reply {
 		return func() Reply { return s.Do(ctx, http.MethodGet, path, hdr, nil) }
 	}
+	admin, err := NewSender(h.AdminURL, h.Secrets, h.Scanner) // /monitoring/ is on the admin listener
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminGet := func(path string, hdr http.Header) func() Reply {
+		return func() Reply { return admin.Do(ctx, http.MethodGet, path, hdr, nil) }
+	}
 	basic := func(user, password string) http.Header {
 		return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}}
 	}
@@ -133,17 +140,19 @@ func TestBadInputRejected(t *testing.T) {
 		{"unread API: wrong key", get("/v1/users/alice/unread", bearer(h.Secrets.APIKey+"x")), 401},
 		{"unread API: key as basic auth", get("/v1/users/alice/unread", basic("", h.Secrets.APIKey)), 401},
 		{"unread API: right key, unknown user", get("/v1/users/alice/unread", bearer(h.Secrets.APIKey)), 404},
-		{"monitoring: no credentials", get("/monitoring/", nil), 401},
-		{"monitoring: no credentials, no slash", get("/monitoring", nil), 401},
-		{"monitoring API: no credentials", get("/monitoring/api/queues", nil), 401},
-		{"monitoring: wrong password", get("/monitoring/", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword+"x")), 401},
-		{"monitoring: API key instead", get("/monitoring/api/queues", bearer(h.Secrets.APIKey)), 401},
-		{"monitoring: right credentials", get("/monitoring/api/queues", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword)), 200},
+		{"public listener: no monitoring", get("/monitoring/api/queues", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword)), 404},
+		{"public listener: no metrics", get("/metrics", nil), 404},
+		{"monitoring: no credentials", adminGet("/monitoring/", nil), 401},
+		{"monitoring: no credentials, no slash", adminGet("/monitoring", nil), 401},
+		{"monitoring API: no credentials", adminGet("/monitoring/api/queues", nil), 401},
+		{"monitoring: wrong password", adminGet("/monitoring/", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword+"x")), 401},
+		{"monitoring: API key instead", adminGet("/monitoring/api/queues", bearer(h.Secrets.APIKey)), 401},
+		{"monitoring: right credentials", adminGet("/monitoring/api/queues", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword)), 200},
 		{"monitoring: read-only, no pausing a queue", func() Reply {
-			return s.Do(ctx, http.MethodPost, "/monitoring/api/queues/chat_read:pause", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword), nil)
+			return admin.Do(ctx, http.MethodPost, "/monitoring/api/queues/chat_read:pause", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword), nil)
 		}, 405},
 		{"monitoring: read-only, no deleting a queue", func() Reply {
-			return s.Do(ctx, http.MethodDelete, "/monitoring/api/queues/chat_read", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword), nil)
+			return admin.Do(ctx, http.MethodDelete, "/monitoring/api/queues/chat_read", basic(h.Secrets.MonitoringUser, h.Secrets.MonitoringPassword), nil)
 		}, 405},
 	}
 	for _, tt := range tests {
