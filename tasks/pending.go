@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,8 +28,9 @@ import (
 //	chatsync:{<account>}:rcpt:<peer>    ZSET  MsgKeys account has read and not yet
 //	                                          receipted, by acceptance time (ms)
 //	chatsync:{<account>}:rcptgen:<peer> STRING token of the receipt task queued
-//	chatsync:{<account>}:seen:<token>   STRING an accepted input, for the
-//	                                          de-duplication window: "<gen>|<gen>"
+//	chatsync:seen:<token>               STRING an accepted input, for the
+//	                                          de-duplication window: its
+//	                                          conversation and tasks (JSON)
 //
 // An event finds its conversation's task by the gen token: if one is queued
 // the event joins it (and enqueues it again by its deterministic ID, which
@@ -72,7 +74,11 @@ func spacingKey(account, api, peer string) string {
 }
 func rcptKey(account, peer string) string    { return userKey(account, "rcpt:"+peer) }
 func rcptGenKey(account, peer string) string { return userKey(account, "rcptgen:"+peer) }
-func seenKey(account, token string) string   { return userKey(account, "seen:"+token) }
+
+// seenKey is not tagged with an account: an input's identity alone makes
+// it a duplicate, whatever its body says (chatsync refuses Redis Cluster,
+// so the intake script may touch keys of several slots).
+func seenKey(token string) string { return "chatsync:seen:" + token }
 
 // pending is the payload of set-read and read-receipt tasks: apply what is
 // pending for the conversation of Account with Peer. Gen is the token the
@@ -491,39 +497,48 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	token := ClaimToken(x.ID)
-	dup, gens, err := in.merge(ctx, x, token)
+	dup, m, err := in.merge(ctx, x, token)
 	if err != nil {
 		return Accepted{}, err
 	}
-	ts, ids, err := in.taskList(x, gens)
+	ts, ids, err := in.taskList(x, m)
 	if err != nil {
 		return Accepted{}, err
 	}
-	// A duplicate enqueues its tasks again: if the first acceptance died
-	// between the merge and its enqueue, this completes it; otherwise each
-	// enqueue is a conflict, answered by Redis without a write.
+	// A duplicate enqueues the tasks its mark names again: if the first
+	// acceptance died between the merge and its enqueue, this completes it;
+	// otherwise each enqueue is a conflict, answered without a write.
 	for _, t := range ts {
 		if _, err := in.enq.EnqueueContext(ctx, t); err != nil && !IsDuplicate(err) {
 			return Accepted{}, fmt.Errorf("enqueue %s: %w", t.Type(), err)
 		}
 	}
-	if err := in.confirm(ctx, seenKey(x.Account, token), gens); err != nil {
+	if err := in.confirm(ctx, seenKey(token), m.raw); err != nil {
 		return Accepted{}, err
 	}
 	return Accepted{Duplicate: dup, TaskIDs: ids}, nil
+}
+
+// mark is an input's de-duplication mark: its conversation and the gens of
+// its conversation tasks ("" where none is needed), as first accepted.
+type mark struct {
+	Account string `json:"a"`
+	Peer    string `json:"p"`
+	SetRead string `json:"s"`
+	Receipt string `json:"g"`
+	raw     string
 }
 
 // ErrInvalidInput marks an Input that can never be accepted.
 var ErrInvalidInput = errors.New("invalid input")
 
 // merge runs the intake script. It returns whether x is a duplicate, and
-// the gens of its tasks: set-read's, then the receipt's, "" where no task
-// is needed.
-func (in *Intake) merge(ctx context.Context, x Input, token string) (bool, []string, error) {
+// its mark.
+func (in *Intake) merge(ctx context.Context, x Input, token string) (bool, mark, error) {
 	peer := ""
-	args := []any{token, time.Now().UnixMilli(), PendingTTL.Milliseconds(), x.Window.Milliseconds(), 0}
+	args := []any{token, time.Now().UnixMilli(), PendingTTL.Milliseconds(), x.Window.Milliseconds(), x.Account, "", 0}
 	if x.SetRead != nil {
-		peer, args[4] = x.SetRead.Peer, x.SetRead.ReadTime
+		peer, args[6] = x.SetRead.Peer, x.SetRead.ReadTime
 	}
 	if x.Receipt != nil {
 		peer = x.Receipt.Peer
@@ -531,24 +546,28 @@ func (in *Intake) merge(ctx context.Context, x Input, token string) (bool, []str
 			args = append(args, k)
 		}
 	}
-	keys := []string{seenKey(x.Account, token), readKey(x.Account, peer), rcptKey(x.Account, peer), rcptGenKey(x.Account, peer)}
+	args[5] = peer
+	keys := []string{seenKey(token), readKey(x.Account, peer), rcptKey(x.Account, peer), rcptGenKey(x.Account, peer)}
 	v, err := intakeScript.Run(ctx, in.rdb, keys, args...).Slice()
 	if err != nil {
-		return false, nil, fmt.Errorf("accept input: %w", err)
+		return false, mark{}, fmt.Errorf("accept input: %w", err)
 	}
-	dup, sgen, ggen := v[0] == "dup", str(v[1]), str(v[2])
+	m := mark{raw: str(v[1])}
+	if err := json.Unmarshal([]byte(m.raw), &m); err != nil {
+		return false, mark{}, fmt.Errorf("accept input: de-duplication mark: %w", err)
+	}
+	dup := v[0] == "dup"
 	if !dup && x.SetRead != nil {
-		in.metrics.accepted(chatapi.APISetMsgRead, v[3] == int64(1), sgen == "")
+		in.metrics.accepted(chatapi.APISetMsgRead, v[2] == int64(1), m.SetRead == "")
 	}
 	if !dup && x.Receipt != nil {
-		in.metrics.accepted(chatapi.APIReadReceipt, v[4] == int64(1), false)
+		in.metrics.accepted(chatapi.APIReadReceipt, v[3] == int64(1), false)
 	}
-	return dup, []string{sgen, ggen}, nil
+	return dup, m, nil
 }
 
-// taskList returns the tasks of a new input and their IDs, given the gens
-// merge found.
-func (in *Intake) taskList(x Input, gens []string) ([]*asynq.Task, []string, error) {
+// taskList returns the tasks of x that m names, and their IDs.
+func (in *Intake) taskList(x Input, m mark) ([]*asynq.Task, []string, error) {
 	var ts []*asynq.Task
 	var ids []string
 	add := func(t *asynq.Task, id string, err error) error {
@@ -557,13 +576,13 @@ func (in *Intake) taskList(x Input, gens []string) ([]*asynq.Task, []string, err
 		}
 		return err
 	}
-	if g := gens[0]; g != "" {
-		if err := add(in.tasks.conversationTask(TypeSetRead, x.Account, x.SetRead.Peer, g)); err != nil {
+	if m.SetRead != "" {
+		if err := add(in.tasks.conversationTask(TypeSetRead, m.Account, m.Peer, m.SetRead)); err != nil {
 			return nil, nil, err
 		}
 	}
-	if g := gens[1]; g != "" {
-		if err := add(in.tasks.conversationTask(TypeReadReceipt, x.Account, x.Receipt.Peer, g)); err != nil {
+	if m.Receipt != "" {
+		if err := add(in.tasks.conversationTask(TypeReadReceipt, m.Account, m.Peer, m.Receipt)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -581,13 +600,13 @@ func (in *Intake) taskList(x Input, gens []string) ([]*asynq.Task, []string, err
 // same connection. Redis replicates in order, so the replicas then have
 // every earlier write of the input too, its tasks included (enqueued on
 // other connections, but before). Without WaitReplicas it does nothing.
-func (in *Intake) confirm(ctx context.Context, key string, gens []string) error {
+func (in *Intake) confirm(ctx context.Context, key, value string) error {
 	if in.waitReplicas == 0 {
 		return nil
 	}
 	var wait *redis.Cmd
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SetArgs(ctx, key, gens[0]+"|"+gens[1], redis.SetArgs{Mode: "XX", KeepTTL: true})
+		p.SetArgs(ctx, key, value, redis.SetArgs{Mode: "XX", KeepTTL: true})
 		// Pipeliner lacks Wait. The reply comes within the connection's
 		// read timeout (3 s by default), which MaxWaitTimeout stays below.
 		wait = p.Do(ctx, "wait", in.waitReplicas, in.waitTimeout.Milliseconds())

@@ -9,25 +9,23 @@ import "github.com/redis/go-redis/v9"
 // intakeScript accepts one input: unless its de-duplication mark exists,
 // it merges the input's read point and MsgKeys into their conversations'
 // pending state, names the task that will apply each, and writes the mark
-// with those names for the window. The caller then enqueues the tasks; a
-// redelivery finds the mark and enqueues them again (asynq answers a
-// conflict for a task that is there), so a crash between this script and
-// the enqueue loses nothing.
+// for the window: the conversation and the tasks' names. The caller then
+// enqueues the tasks; a redelivery finds the mark and enqueues the tasks
+// it names again (asynq answers a conflict for a task that is there), so a
+// crash between this script and the enqueue loses nothing, and a replay
+// under the same identity with another body adds nothing.
 // KEYS: seen, read state, receipt set, receipt generation.
-// ARGV: token, now, pending TTL (ms), window (ms), read time (0 = none),
-// MsgKeys...
-// Returns {'dup' or 'new', set-read gen, receipt gen, set-read joined,
-// receipt joined}: a gen is ” when no task is needed (the read point is
-// already applied), and joined is 1 when the input joined a task that was
-// already waiting. A duplicate's gens are those of its first acceptance.
+// ARGV: token, now, pending TTL (ms), window (ms), account, peer, read time
+// (0 = none), MsgKeys...
+// Returns {'dup', mark} or {'new', mark, set-read joined, receipt joined},
+// the mark a JSON object {a: account, p: peer, s: set-read gen, g: receipt
+// gen}: a gen is ” when no task is needed (the read point is already
+// applied); joined is 1 when the input joined a task already waiting.
 var intakeScript = redis.NewScript(`
 local seen, read, rset, rgen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prev = redis.call('GET', seen)
-if prev then
-  local s, g = string.match(prev, '^([^|]*)|([^|]*)$')
-  return {'dup', s or '', g or '', 0, 0}
-end
-local token, now, ttl, rt = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[5])
+if prev then return {'dup', prev} end
+local token, now, ttl, rt = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[7])
 local sgen, ggen, sjoin, gjoin = '', '', 0, 0
 if rt > 0 then
   local v = redis.call('HMGET', read, 'want', 'done', 'gen')
@@ -38,14 +36,15 @@ if rt > 0 then
     redis.call('PEXPIRE', read, ttl)
   end
 end
-if #ARGV > 5 then
-  for i = 6, #ARGV do redis.call('ZADD', rset, 'NX', now, ARGV[i]) end
+if #ARGV > 7 then
+  for i = 8, #ARGV do redis.call('ZADD', rset, 'NX', now, ARGV[i]) end
   local g = redis.call('GET', rgen)
   if g then gjoin = 1; ggen = g else ggen = token; redis.call('SET', rgen, token, 'PX', ttl) end
   redis.call('PEXPIRE', rset, ttl)
 end
-redis.call('SET', seen, sgen .. '|' .. ggen, 'PX', ARGV[4])
-return {'new', sgen, ggen, sjoin, gjoin}
+local mark = cjson.encode({a = ARGV[5], p = ARGV[6], s = sgen, g = ggen})
+redis.call('SET', seen, mark, 'PX', ARGV[4])
+return {'new', mark, sjoin, gjoin}
 `)
 
 // takeReadScript starts a set-read task: it folds in the read point a task

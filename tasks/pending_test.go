@@ -431,3 +431,29 @@ func TestIdleTaskReleasesItsGen(t *testing.T) {
 		t.Errorf("calls %v, want one at %d", got, now-20)
 	}
 }
+
+// TestReplayWithAnotherBody: an input replayed under the same identity
+// with another body is a duplicate of the first: its conversation is not
+// touched, and the first's tasks are named again.
+func TestReplayWithAnotherBody(t *testing.T) {
+	e := setup(t, emulator.Config{})
+	in := e.intake(t)
+	ctx := context.Background()
+	first, err := in.Accept(ctx, readInput("same-id", "a", "b", 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := in.Accept(ctx, readInput("same-id", "x", "c", 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !other.Duplicate || !cmp.Equal(first.TaskIDs, other.TaskIDs) {
+		t.Errorf("replay with another body: %+v, want a duplicate naming %v", other, first.TaskIDs)
+	}
+	if n := e.rdb.Exists(ctx, readKey("x", "c")).Val(); n != 0 {
+		t.Errorf("the replay's conversation has pending state")
+	}
+	if want := e.rdb.HGet(ctx, readKey("a", "b"), "want").Val(); want != "100" {
+		t.Errorf("the first conversation's read point is %q, want 100", want)
+	}
+}
