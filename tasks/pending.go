@@ -130,9 +130,8 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	} else if wait > 0 {
 		return &RateLimitError{API: chatapi.APISetMsgRead, RetryAfter: wait, Conversation: true}
 	}
-	ctx, err = w.lim.Reserve(ctx, chatapi.APISetMsgRead)
-	if err != nil {
-		return w.chatError(err)
+	if ctx, err = w.lim.Reserve(ctx, chatapi.APISetMsgRead); err != nil {
+		return err // a *RateLimitError, or Redis's: retried either way
 	}
 	want, err := takeReadScript.Run(ctx, w.rdb, []string{key, spacing}, p.Gen, p.ReadTime, PendingTTL.Milliseconds(),
 		w.interval.Milliseconds()).Int64()
@@ -210,9 +209,8 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 		// A full batch goes at once: waiting would not make it larger.
 		return &RateLimitError{API: chatapi.APIReadReceipt, RetryAfter: wait, Conversation: true}
 	}
-	ctx, err = w.lim.Reserve(ctx, chatapi.APIReadReceipt)
-	if err != nil {
-		return w.chatError(err)
+	if ctx, err = w.lim.Reserve(ctx, chatapi.APIReadReceipt); err != nil {
+		return err // a *RateLimitError, or Redis's: retried either way
 	}
 	args := []any{p.Gen, w.receiptMax, w.now().UnixMilli(), PendingTTL.Milliseconds(), w.interval.Milliseconds()}
 	for _, k := range p.MsgKeys {

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -455,5 +456,34 @@ func TestReplayWithAnotherBody(t *testing.T) {
 	}
 	if want := e.rdb.HGet(ctx, readKey("a", "b"), "want").Val(); want != "100" {
 		t.Errorf("the first conversation's read point is %q, want 100", want)
+	}
+}
+
+// TestLimiterFailureIsRetried: when Redis fails the rate limiter (a
+// failover, say), the task is retried, not archived as a permanent
+// failure: the reliability suite's failover test lost two read points so.
+func TestLimiterFailureIsRetried(t *testing.T) {
+	e := setup(t, emulator.Config{})
+	e.emu.ImportAccounts("a", "b")
+	in := e.intake(t)
+	res, err := in.Accept(context.Background(), readInput("lim", "a", "b", 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.worker(t, Config{})
+	// The limiter alone loses Redis: the state reads still work.
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { down.Close() })
+	w.lim = newLimiter(down, gcraLimit(200, 0), time.Second, nil)
+	task, _, err := Builder{}.conversationTask(TypeSetRead, "a", "b", e.rdb.HGet(context.Background(), readKey("a", "b"), "gen").Val())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.handleSetRead(context.Background(), task)
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("limiter on a dead Redis: %v, want an error that asynq retries", err)
+	}
+	if len(res.TaskIDs) != 1 {
+		t.Errorf("tasks %v", res.TaskIDs)
 	}
 }

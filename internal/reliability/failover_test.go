@@ -104,6 +104,9 @@ func testFailover(t *testing.T, bin string, wait int) {
 	if wait > 0 && res.LostCount() > held {
 		t.Errorf("%d acknowledged events lost with REDIS_WAIT_REPLICAS=%d", res.LostCount()-held, wait)
 	}
+	if res.LostCount() > 0 {
+		logArchived(t, h)
+	}
 	if long() && held > 0 {
 		// asynq retries a task whose lease expired 60 to 120 s later.
 		res, err := h.WaitLedger(ctx, l, 150*time.Second)
