@@ -14,6 +14,7 @@ need_pkg redis-server redis-server
 need_pkg docker-compose docker-compose # validates docker-compose.yml (no engine needed)
 need_pkg curl curl                     # runs the commands `chatsync dev` prints
 need_pkg chromium chromium             # drives the monitoring UI (TestMonitoringBrowser)
+need_pkg promtool prometheus           # checks and unit-tests deploy/prometheus/*.yml
 
 tmp=$(mktemp -d)
 port=$(free_port)

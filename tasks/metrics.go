@@ -22,6 +22,7 @@ const (
 // nothing.
 type metrics struct {
 	outcomes *prometheus.CounterVec
+	archived *prometheus.CounterVec
 	wait     *prometheus.HistogramVec
 	age      *prometheus.HistogramVec
 }
@@ -35,6 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "chatsync_task_outcomes_total",
 			Help: "Task runs by type and outcome (ok, retried, archived, rate_limited).",
 		}, []string{"type", "outcome"}),
+		archived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatsync_tasks_archived_total",
+			Help: "Task runs that ended archived, by type and the failure's code: Chat's ErrorCode, " +
+				"http_<status>, network, invalid_request (refused before a call) or none (not a Chat call).",
+		}, []string{"type", "code"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chatsync_limiter_wait_seconds",
 			Help:    "Time a Chat call waited in the handler for the cluster-wide rate limit, by API.",
@@ -52,6 +58,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.outcomes, err = register(reg, m.outcomes); err != nil {
 		return nil, err
 	}
+	if m.archived, err = register(reg, m.archived); err != nil {
+		return nil, err
+	}
 	if m.wait, err = register(reg, m.wait); err != nil {
 		return nil, err
 	}
@@ -64,6 +73,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) outcome(typ, outcome string) {
 	if m != nil {
 		m.outcomes.WithLabelValues(typ, outcome).Inc()
+	}
+}
+
+// archive counts a task run that ended archived, by the code of err.
+func (m *metrics) archive(typ string, err error) {
+	if m != nil {
+		m.archived.WithLabelValues(typ, archivedCode(err)).Inc()
+	}
+}
+
+// archivedCode is the code label of an archived task's error.
+func archivedCode(err error) string {
+	var ce *chatapi.Error
+	switch {
+	case !errors.As(err, &ce):
+		return "none"
+	case ce.Code != 0:
+		return strconv.Itoa(ce.Code)
+	case ce.HTTPStatus != 0 && ce.HTTPStatus != 200:
+		return "http_" + strconv.Itoa(ce.HTTPStatus)
+	case errors.Is(ce, chatapi.ErrInvalidRequest):
+		return "invalid_request"
+	default:
+		return "network"
 	}
 }
 

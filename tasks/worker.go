@@ -265,11 +265,15 @@ func (w *Worker) ServerConfig(base asynq.Config) asynq.Config {
 	return base
 }
 
-// handler wraps h to count its outcomes.
+// handler wraps h to count its outcomes, and archived runs by error code.
 func (w *Worker) handler(typ string, h asynq.HandlerFunc) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		err := h(ctx, t)
-		w.metrics.outcome(typ, outcome(ctx, err))
+		o := outcome(ctx, err)
+		w.metrics.outcome(typ, o)
+		if o == OutcomeArchived {
+			w.metrics.archive(typ, err)
+		}
 		return err
 	})
 }

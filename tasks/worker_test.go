@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -96,6 +97,10 @@ func TestErrorClasses(t *testing.T) {
 		`chatsync_task_outcomes_total{outcome="rate_limited",type="chat:set_read"} 5`,
 		`chatsync_task_outcomes_total{outcome="archived",type="chat:set_read"} 4`,
 		`chatsync_task_outcomes_total{outcome="retried",type="chat:set_read"} 12`,
+		`chatsync_tasks_archived_total{code="20005",type="chat:set_read"} 1`,
+		`chatsync_tasks_archived_total{code="70107",type="chat:set_read"} 1`,
+		`chatsync_tasks_archived_total{code="90008",type="chat:set_read"} 1`,
+		`chatsync_tasks_archived_total{code="70001",type="chat:set_read"} 1`,
 		`chatsync_chat_api_calls_total{api="openim/admin_set_msg_read",code="60007"} 2`,
 		`chatsync_chat_api_calls_total{api="openim/admin_set_msg_read",code="http_502"} 2`,
 		`chatsync_chat_api_duration_seconds_count{api="openim/admin_set_msg_read"} 27`,
@@ -192,6 +197,26 @@ func TestNewWorkerConfig(t *testing.T) {
 		}
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: NewWorker error %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestArchivedCode checks the code label of chatsync_tasks_archived_total
+// for each kind of failure.
+func TestArchivedCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{permanent(&chatapi.Error{API: chatapi.APISetMsgRead, Code: 90008}), "90008"},
+		{fmt.Errorf("set read: %w", &chatapi.Error{HTTPStatus: 502}), "http_502"},
+		{&chatapi.Error{Err: fmt.Errorf("bad: %w", chatapi.ErrInvalidRequest)}, "invalid_request"},
+		{&chatapi.Error{Err: context.DeadlineExceeded}, "network"},
+		{permanent(fmt.Errorf("decode payload")), "none"},
+	}
+	for _, tt := range tests {
+		if got := archivedCode(tt.err); got != tt.want {
+			t.Errorf("archivedCode(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

@@ -93,6 +93,32 @@ func TestDockerComposeHA(t *testing.T) {
 	checkVariables(t, cfg)
 }
 
+// TestDockerComposePrometheus: the "prometheus" profile adds Prometheus
+// with the rules in deploy/prometheus (which TestPrometheusRules checks)
+// and Grafana with the dashboard.
+func TestDockerComposePrometheus(t *testing.T) {
+	t.Parallel()
+	cfg, err := composeConfig(t, nil, "--env-file", "demo.env", "--profile", "prometheus", "config")
+	if err != nil {
+		t.Fatalf("docker-compose config of the prometheus profile: %v\n%s", err, cfg)
+	}
+	want := []string{"grafana", "prometheus", "redis", "serve", "work"}
+	if services := composeServices(cfg, "prometheus"); !slices.Equal(services, want) {
+		t.Errorf("services with the prometheus profile: %v, want %v", services, want)
+	}
+	for _, want := range []string{
+		"image: prom/prometheus:", "profiles:\n    - prometheus", "127.0.0.1:9095:9090",
+		"deploy/prometheus:/etc/prometheus/chatsync:ro", "--config.file=/etc/prometheus/chatsync/prometheus.yml",
+		"image: grafana/grafana:", "127.0.0.1:3000:3000", "deploy/grafana/provisioning:/etc/grafana/provisioning:ro",
+		"deploy/grafana/chatsync.json:/var/lib/grafana/dashboards/chatsync.json:ro",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("docker-compose config lacks %q:\n%s", want, cfg)
+		}
+	}
+	checkVariables(t, cfg)
+}
+
 // composeServices lists the services of a `docker-compose config` output
 // that run with profile: those without profiles and those that name it.
 // (docker-compose 1.x prints every service whatever --profile says.)
