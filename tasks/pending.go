@@ -495,6 +495,9 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	token := ClaimToken(x.ID)
+	if x.SetRead == nil && x.Receipt == nil {
+		return in.acceptUnread(ctx, x, token)
+	}
 	dup, m, err := in.merge(ctx, x, token)
 	if err != nil {
 		return Accepted{}, err
@@ -511,10 +514,33 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 			return Accepted{}, fmt.Errorf("enqueue %s: %w", t.Type(), err)
 		}
 	}
-	if err := in.confirm(ctx, seenKey(token), m.raw); err != nil {
+	if err := in.confirm(ctx, seenKey(token), m.raw, 0); err != nil {
 		return Accepted{}, err
 	}
 	return Accepted{Duplicate: dup, TaskIDs: ids}, nil
+}
+
+// acceptUnread takes in an input that only changes unread counts (most
+// callbacks): there is no conversation state to merge, and its one task is
+// idempotent (a total applied again changes nothing; a peer measured again
+// costs at most one call), so the task's own ID recognises a redelivery
+// while the task exists, and one Redis round trip does. A de-duplication
+// mark would add a round trip, and a redelivery finding it would enqueue
+// the task again anyway.
+func (in *Intake) acceptUnread(ctx context.Context, x Input, token string) (Accepted, error) {
+	t, err := in.tasks.Unread(*x.Unread, x.ID)
+	if err != nil {
+		return Accepted{}, err
+	}
+	_, err = in.enq.EnqueueContext(ctx, t)
+	dup := IsDuplicate(err)
+	if err != nil && !dup {
+		return Accepted{}, fmt.Errorf("enqueue %s: %w", t.Type(), err)
+	}
+	if err := in.confirm(ctx, seenKey(token), "", x.Window); err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Duplicate: dup, TaskIDs: []string{ID(TypeUnread, x.ID)}}, nil
 }
 
 // mark is an input's de-duplication mark: its conversation and the gens of
@@ -594,17 +620,22 @@ func (in *Intake) taskList(x Input, m mark) ([]*asynq.Task, []string, error) {
 }
 
 // confirm makes sure, with WaitReplicas, that that many replicas have the
-// input: it rewrites the de-duplication mark as it is and WAITs on the
-// same connection. Redis replicates in order, so the replicas then have
-// every earlier write of the input too, its tasks included (enqueued on
-// other connections, but before). Without WaitReplicas it does nothing.
-func (in *Intake) confirm(ctx context.Context, key, value string) error {
+// input: it writes its de-duplication mark (value for window; with window
+// 0 it rewrites the mark as it is) and WAITs on the same connection. Redis
+// replicates in order, so the replicas then have every earlier write of the
+// input too, its tasks included (enqueued on other connections, but
+// before). Without WaitReplicas it does nothing.
+func (in *Intake) confirm(ctx context.Context, key, value string, window time.Duration) error {
 	if in.waitReplicas == 0 {
 		return nil
 	}
 	var wait *redis.Cmd
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SetArgs(ctx, key, value, redis.SetArgs{Mode: "XX", KeepTTL: true})
+		if window > 0 {
+			p.Set(ctx, key, value, window)
+		} else {
+			p.SetArgs(ctx, key, value, redis.SetArgs{Mode: "XX", KeepTTL: true})
+		}
 		// Pipeliner lacks Wait. The reply comes within the connection's
 		// read timeout (3 s by default), which MaxWaitTimeout stays below.
 		wait = p.Do(ctx, "wait", in.waitReplicas, in.waitTimeout.Milliseconds())
