@@ -171,6 +171,16 @@ func (o *overload) accounts(ctx context.Context, tag string, n int) (readers, pe
 	return readers, peers, nil
 }
 
+// conversations imports n conversations (accounts) and returns them with
+// the emulator's counters before the scenario.
+func (o *overload) conversations(ctx context.Context, tag string, n int) (readers, peers []string, before emulator.Stats, err error) {
+	if readers, peers, err = o.accounts(ctx, tag, n); err != nil {
+		return nil, nil, before, err
+	}
+	before, err = o.em.Stats(ctx)
+	return readers, peers, before, err
+}
+
 // watch samples, every second until stop is closed, the calls per API
 // (for the per-second peak) and the queue depth.
 type watch struct {
@@ -271,11 +281,7 @@ func (o *overload) readsApplied(ctx context.Context, probes *Probes, want map[st
 // within a second, read_time rising per conversation.
 func (o *overload) reads(ctx context.Context) ([]OverloadResult, error) {
 	const convs, perConv = 40, 50
-	readers, peers, err := o.accounts(ctx, "a", convs)
-	if err != nil {
-		return nil, err
-	}
-	before, err := o.em.Stats(ctx)
+	readers, peers, before, err := o.conversations(ctx, "a", convs)
 	if err != nil {
 		return nil, err
 	}
@@ -407,11 +413,7 @@ func receiptKeys(reqs []emulator.Request, got map[string]bool) {
 // for d: ten times Chat's budget. Every event is a probe.
 func (o *overload) sustained(ctx context.Context, d time.Duration) ([]OverloadResult, error) {
 	const convs, rate = 1000, 2000
-	readers, peers, err := o.accounts(ctx, "u", convs)
-	if err != nil {
-		return nil, err
-	}
-	before, err := o.em.Stats(ctx)
+	readers, peers, before, err := o.conversations(ctx, "u", convs)
 	if err != nil {
 		return nil, err
 	}
@@ -449,11 +451,7 @@ func (o *overload) below(ctx context.Context) ([]OverloadResult, error) {
 	const rate, n = 50, 1000
 	var out []OverloadResult
 	for _, path := range []string{"chatsync", "per-event"} {
-		readers, peers, err := o.accounts(ctx, "b"+path[:1], n)
-		if err != nil {
-			return nil, err
-		}
-		before, err := o.em.Stats(ctx)
+		readers, peers, before, err := o.conversations(ctx, "b"+path[:1], n)
 		if err != nil {
 			return nil, err
 		}
