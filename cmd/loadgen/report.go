@@ -223,7 +223,8 @@ func (v reportView) overloadTargets() []targetRow {
 	})
 	row("Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", v.Overload[scMemory],
 		func(o *OverloadResult) (string, bool) {
-			return fmt.Sprintf("%.1f KiB per callback/s (growth %.1f MiB)", o.BytesPerRate/1024, float64(o.MemoryGrowth)/(1<<20)),
+			return fmt.Sprintf("%.1f KiB per callback/s, at %.0f callbacks/s (growth %.1f MiB)", o.BytesPerRate/1024, o.Rate,
+					float64(o.MemoryGrowth)/(1<<20)),
 				o.MemoryGrowth > 0 && o.BytesPerRate <= 64*1024
 		})
 	return rows
