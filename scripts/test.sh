@@ -21,7 +21,13 @@ port=$(free_port)
 redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --save "" --appendonly no \
 	--daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log"
 cleanup() {
-	[ -f "$tmp/redis.pid" ] && kill "$(cat "$tmp/redis.pid")" 2>/dev/null || true
+	if [ -f "$tmp/redis.pid" ]; then
+		local pid
+		pid=$(cat "$tmp/redis.pid")
+		kill "$pid" 2>/dev/null || true
+		# Let it exit before its directory goes: it may still be writing there.
+		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
