@@ -329,8 +329,11 @@ func (w *Worker) nextReceipts(ctx context.Context, p pending) error {
 	token := ClaimToken(id + "\x00next") // the same if this task runs again
 	keys := []string{rcptKey(p.Account, p.Peer), rcptGenKey(p.Account, p.Peer)}
 	gen, err := nextReceiptsScript.Run(ctx, w.rdb, keys, token, PendingTTL.Milliseconds()).Text()
-	if err != nil || gen == "" {
-		return wrapErr("queue next receipts", err)
+	if err != nil {
+		return fmt.Errorf("queue next receipts of %s/%s: %w", p.Account, p.Peer, err)
+	}
+	if gen == "" {
+		return nil // nothing pending
 	}
 	next, _, err := w.tasks.conversationTask(TypeReadReceipt, p.Account, p.Peer, gen)
 	if err != nil {
@@ -340,13 +343,6 @@ func (w *Worker) nextReceipts(ctx context.Context, p pending) error {
 		return fmt.Errorf("queue next receipts of %s/%s: %w", p.Account, p.Peer, err)
 	}
 	return nil
-}
-
-func wrapErr(what string, err error) error {
-	if err == nil || errors.Is(err, redis.Nil) {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 // Intake accepts inputs (Chat callbacks, app events) into Redis: it

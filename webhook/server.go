@@ -61,7 +61,7 @@ const (
 	MaxJSONDepth = 32
 )
 
-// Config configures a Server. SDKAppID and Enqueuer are required; zero
+// Config configures a Server. SDKAppID and Intake are required; zero
 // values of the other fields mean defaults or "feature off".
 type Config struct {
 	// SDKAppID is the Chat application; a callback's SdkAppid must match it.
