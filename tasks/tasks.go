@@ -13,6 +13,7 @@
 package tasks
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,13 +76,7 @@ type Builder struct {
 }
 
 func (b Builder) opts(queue, id string) []asynq.Option {
-	maxRetry, timeout, retention := b.MaxRetry, b.Timeout, b.Retention
-	if maxRetry == 0 {
-		maxRetry = DefaultMaxRetry
-	}
-	if maxRetry < 0 {
-		maxRetry = 0
-	}
+	maxRetry, timeout, retention := cmp.Or(b.MaxRetry, DefaultMaxRetry), b.Timeout, b.Retention
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -91,7 +86,7 @@ func (b Builder) opts(queue, id string) []asynq.Option {
 	case retention < 0:
 		retention = 0
 	}
-	return []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout),
+	return []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(max(maxRetry, 0)), asynq.Timeout(timeout),
 		asynq.Retention(retention), asynq.TaskID(id)}
 }
 

@@ -362,7 +362,10 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 		LogLevel:        e.logLevel("LOG_LEVEL"),
 		LogFormat:       e.oneOf("LOG_FORMAT", logFormat, "json", "text"),
 	}
-	c.MaxRetry = maxRetry(e.integer("TASK_MAX_RETRY", -1, 0, 100))
+	// In tasks.Builder's terms: TASK_MAX_RETRY=0 (no retries) is negative there.
+	if c.MaxRetry = e.integer("TASK_MAX_RETRY", tasks.DefaultMaxRetry, 0, 100); c.MaxRetry == 0 {
+		c.MaxRetry = -1
+	}
 	c.TaskRetention = e.duration("TASK_RETENTION", tasks.DefaultRetention, 0, 30*24*time.Hour)
 	if c.TaskRetention == 0 {
 		c.TaskRetention = -1 // keep none
@@ -377,18 +380,6 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	c.parseChat(e, m)
 	c.checkCombinations(e, m)
 	return c, e.err()
-}
-
-// maxRetry maps TASK_MAX_RETRY (-1 when unset) to tasks.Builder.MaxRetry,
-// where 0 means the default and a negative value no retries.
-func maxRetry(n int) int {
-	switch n {
-	case -1:
-		return 0
-	case 0:
-		return -1
-	}
-	return n
 }
 
 // parseChat reads the Chat app's identity. Dev ignores it: there chatsync

@@ -70,6 +70,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		RateLimit:            200,
 		Concurrency:          20,
 		Queues:               tasks.DefaultQueues(),
+		MaxRetry:             tasks.DefaultMaxRetry,
 		TaskRetention:        tasks.DefaultRetention,
 		ReceiptBatchMax:      tasks.DefaultReceiptBatchMax,
 		SnapshotTTL:          tasks.DefaultSnapshotTTL,
@@ -192,8 +193,8 @@ func TestParseConfigMaxRetry(t *testing.T) {
 		value string
 		want  int // tasks.Builder.MaxRetry
 	}{
-		{"", 0},   // unset: the package default
-		{"0", -1}, // no retries
+		{"", tasks.DefaultMaxRetry}, // unset: the package default
+		{"0", -1},                   // no retries
 		{"1", 1},
 		{"25", 25},
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
@@ -90,8 +91,7 @@ type devSecrets struct {
 }
 
 func runDev(ctx context.Context, p *process, args []string) error {
-	fs := newFlagSet("dev")
-	if err := p.parseNoArgs(fs, args, "dev", devUsage); err != nil {
+	if err := p.parseNoArgs(newFlagSet("dev"), args, "dev", devUsage); err != nil {
 		return err
 	}
 	cfg, err := parseConfig(modeDev, p.lookup)
@@ -100,7 +100,10 @@ func runDev(ctx context.Context, p *process, args []string) error {
 	}
 	cfg, shown := devConfig(cfg, p.lookup)
 	log := newLogger(p.stderr, cfg.LogFormat, cfg.LogLevel)
-
+	sig, err := tencentyun.GenUserSig(devSDKAppID, devSecretKey, cfg.Admin, int(devUserSigTTL/time.Second))
+	if err != nil {
+		return fmt.Errorf("generate usersig: %w", err)
+	}
 	embedded := cfg.Redis == nil
 	if embedded {
 		mr, opt, err := embeddedRedis()
@@ -122,59 +125,48 @@ func runDev(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer em.Close()
-	emLn, err := listen(cfg.EmulatorAddr, 0)
+	emu, err := startListener(cfg.EmulatorAddr, "EMULATOR_ADDR", 0, em.Handler(), log)
 	if err != nil {
-		return fmt.Errorf("listen (EMULATOR_ADDR): %w", err)
+		return err
 	}
-	warnIfPublic(log, emLn, "the Chat emulator", "EMULATOR_ADDR")
-	emSrv := newHTTPServer(em.Handler(), log)
-	emErr := startHTTP(emSrv, emLn)
-	// Deferred, so after the workers stopped: they still reach the emulator.
-	defer shutdownHTTP(emSrv, time.Second)
+	warnIfPublic(log, emu.ln, "the Chat emulator", "EMULATOR_ADDR")
+	defer emu.stop(time.Second) // deferred, so after the workers stopped: they still reach the emulator
 
 	public, admin, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		return err
 	}
 	defer closeMonitoring()
-	adminLn, err := listen(cfg.AdminAddr, 0)
+	adm, err := startListener(cfg.AdminAddr, "ADMIN_ADDR", 0, admin, log)
 	if err != nil {
-		return fmt.Errorf("listen (ADMIN_ADDR): %w", err)
+		return err
 	}
-	adminSrv := newHTTPServer(admin, log)
-	adminErr := startHTTP(adminSrv, adminLn)
-	defer shutdownHTTP(adminSrv, time.Second)
-	ln, err := listen(cfg.HTTPAddr, cfg.MaxConnections)
+	defer adm.stop(time.Second)
+	pub, err := startListener(cfg.HTTPAddr, "HTTP_ADDR", cfg.MaxConnections, public, log)
 	if err != nil {
-		return fmt.Errorf("listen (HTTP_ADDR): %w", err)
+		return err
 	}
-	srv := newHTTPServer(public, log)
-	httpErr := startHTTP(srv, ln)
-	base, emBase := baseURL(ln.Addr()), baseURL(emLn.Addr())
-	em.SetCallbackURL(base + "/callback")
-
-	w, err := a.startWorker(emBase)
+	b := devBanner{Base: baseURL(pub.ln.Addr()), Admin: baseURL(adm.ln.Addr()), Emulator: baseURL(emu.ln.Addr()),
+		ChatAdmin: cfg.Admin, UserSig: sig, Secrets: shown, MonitoringUser: cfg.MonitoringUser,
+		Embedded: embedded, Program: p.name}
+	em.SetCallbackURL(b.Base + "/callback")
+	w, err := a.startWorker(b.Emulator)
 	if err != nil {
-		return errors.Join(err, shutdownHTTP(srv, time.Second))
+		return errors.Join(err, pub.stop(time.Second))
 	}
-	sig, err := tencentyun.GenUserSig(devSDKAppID, devSecretKey, cfg.Admin, int(devUserSigTTL/time.Second))
+	err = printDevBanner(p.stdout, b)
 	if err == nil {
-		printDevBanner(p.stdout, devBanner{Base: base, Admin: baseURL(adminLn.Addr()), Emulator: emBase,
-			ChatAdmin: cfg.Admin, UserSig: sig, Secrets: shown, MonitoringUser: cfg.MonitoringUser,
-			Embedded: embedded, Program: p.name})
 		select {
-		case err = <-httpErr:
-		case err = <-emErr:
-		case err = <-adminErr:
+		case err = <-pub.errc:
+		case err = <-emu.errc:
+		case err = <-adm.errc:
 		case <-ctx.Done():
 		}
-	} else {
-		err = fmt.Errorf("generate usersig: %w", err)
 	}
 	log.Info("shutting down")
 	// Stop taking requests, then let the workers finish; the deferred
 	// calls stop the emulator and Redis.
-	err = errors.Join(err, shutdownHTTP(srv, cfg.ShutdownTimeout))
+	err = errors.Join(err, pub.stop(cfg.ShutdownTimeout))
 	w.stop()
 	return err
 }
@@ -216,40 +208,39 @@ type devBanner struct {
 // devTryIt is the line before the commands that dev's end-to-end test runs.
 const devTryIt = "Try it (each command on one line):"
 
-func printDevBanner(w io.Writer, b devBanner) {
-	redis := "embedded (miniredis, in memory)"
-	if !b.Embedded {
-		redis = "REDIS_URL"
-	}
-	sendURL := fmt.Sprintf("%s/v4/openim/sendmsg?sdkappid=%d&identifier=%s&usersig=%s&random=1&contenttype=json",
-		b.Emulator, devSDKAppID, b.ChatAdmin, b.UserSig)
-	unread := fmt.Sprintf(`curl -sS -H "Authorization: Bearer %s" %s/v1/users/bob/unread`, b.Secrets.APIKey, b.Base)
-	fmt.Fprintf(w, `
-chatsync dev is up: serve, work, Redis %s,
-and the Chat emulator (SDKAppID %d, admin %s, accounts %s).
+// devBannerText is what dev prints once it is up; its commands are pasted
+// and run by dev's end-to-end test.
+var devBannerText = template.Must(template.New("banner").Parse(`
+chatsync dev is up: serve, work, Redis {{if .Embedded}}embedded (miniredis, in memory){{else}}REDIS_URL{{end}},
+and the Chat emulator (SDKAppID {{.SDKAppID}}, admin {{.ChatAdmin}}, accounts {{.Accounts}}).
 The keys and the UserSig below are dev's own demo values, so printing them is fine;
 never use them for real Chat.
 
-  Callback target   %s/callback   (token %s)
-  Events API        %s/v1/events   (EVENTS_SECRET %s)
-  Unread API        %s/v1/users/{id}/unread   (Authorization: Bearer %s)
-  Monitoring UI     %s/monitoring/   (user %s, password %s)
-  Metrics           %s/metrics
-  Chat emulator     %s   (REST under /v4/, inspection under /emulator/stats)
+  Callback target   {{.Base}}/callback   (token {{.CallbackToken}})
+  Events API        {{.Base}}/v1/events   (EVENTS_SECRET {{.Secrets.EventsSecret}})
+  Unread API        {{.Base}}/v1/users/{id}/unread   (Authorization: Bearer {{.Secrets.APIKey}})
+  Monitoring UI     {{.Admin}}/monitoring/   (user {{.MonitoringUser}}, password {{.Secrets.MonitoringPassword}})
+  Metrics           {{.Admin}}/metrics
+  Chat emulator     {{.Emulator}}   (REST under /v4/, inspection under /emulator/stats)
 
-%s
+{{.TryIt}}
   # 1. alice sends bob a message through the emulator; its AfterSendMsg callback reaches chatsync
-  curl -sS -X POST '%s' -H 'Content-Type: application/json' -d '{"From_Account":"alice","To_Account":"bob","MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello bob"}}]}'
+  curl -sS -X POST '{{.Emulator}}/v4/openim/sendmsg?sdkappid={{.SDKAppID}}&identifier={{.ChatAdmin}}&usersig={{.UserSig}}&random=1&contenttype=json' -H 'Content-Type: application/json' -d '{"From_Account":"alice","To_Account":"bob","MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello bob"}}]}'
   # 2. a moment later chatsync knows bob's unread count: total 1
-  %s
+  {{template "unread" .}}
   # 3. bob read his conversation with alice: a signed conversation.read app event
-  EVENTS_SECRET="%s" %s event conversation.read -url %s/v1/events -account bob -peer alice
+  EVENTS_SECRET="{{.Secrets.EventsSecret}}" {{.Program}} event conversation.read -url {{.Base}}/v1/events -account bob -peer alice
   # 4. a moment later chatsync has called admin_set_msg_read and bob's total is 0
-  %s
+  {{template "unread" .}}
 
 Press Ctrl-C to stop.
-`, redis, devSDKAppID, b.ChatAdmin, strings.Join(devAccounts, ", "),
-		b.Base, devCallbackToken, b.Base, b.Secrets.EventsSecret, b.Base, b.Secrets.APIKey,
-		b.Admin, b.MonitoringUser, b.Secrets.MonitoringPassword, b.Admin, b.Emulator,
-		devTryIt, sendURL, unread, b.Secrets.EventsSecret, b.Program, b.Base, unread)
+{{define "unread"}}curl -sS -H "Authorization: Bearer {{.Secrets.APIKey}}" {{.Base}}/v1/users/bob/unread{{end}}`))
+
+// printDevBanner writes dev's banner for b to w.
+func printDevBanner(w io.Writer, b devBanner) error {
+	return devBannerText.Execute(w, struct {
+		devBanner
+		SDKAppID                       int
+		Accounts, CallbackToken, TryIt string
+	}{b, devSDKAppID, strings.Join(devAccounts, ", "), devCallbackToken, devTryIt})
 }

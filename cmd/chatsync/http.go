@@ -91,3 +91,24 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, log 
 	log.Info("shutting down", "timeout", timeout.String())
 	return shutdownHTTP(srv, timeout)
 }
+
+// listener is an HTTP server started on its own listener.
+type listener struct {
+	ln   net.Listener
+	srv  *http.Server
+	errc <-chan error // the error that stopped it unexpectedly
+}
+
+// startListener listens on addr (named by the variable env in errors) and
+// serves h there in the background; see listen for maxConns.
+func startListener(addr, env string, maxConns int, h http.Handler, log *slog.Logger) (*listener, error) {
+	ln, err := listen(addr, maxConns)
+	if err != nil {
+		return nil, fmt.Errorf("listen (%s): %w", env, err)
+	}
+	srv := newHTTPServer(h, log)
+	return &listener{ln: ln, srv: srv, errc: startHTTP(srv, ln)}, nil
+}
+
+// stop shuts the server down gracefully within timeout.
+func (l *listener) stop(timeout time.Duration) error { return shutdownHTTP(l.srv, timeout) }
