@@ -242,17 +242,26 @@ func (w *Worker) Register(mux *asynq.ServeMux) {
 	mux.Handle(TypeSinkNotify, w.handler(TypeSinkNotify, w.handleSinkNotify))
 }
 
-// ServerConfig returns base completed for the worker: Queues (DefaultQueues
-// unless set), RetryDelayFunc, IsFailure, ErrorHandler, a Logger writing to
-// the worker's slog.Logger unless set, and short DelayedTaskCheckInterval
-// and TaskCheckInterval unless set.
+// ServerConfig returns base with what it leaves unset filled in for the
+// worker: Queues (DefaultQueues), RetryDelayFunc (Worker.RetryDelay),
+// IsFailure (Worker.IsFailure), ErrorHandler (logs failed runs without
+// secrets), a Logger writing to the worker's slog.Logger, and short
+// DelayedTaskCheckInterval and TaskCheckInterval. A caller that sets
+// RetryDelayFunc or IsFailure takes over what Chat's rate limits need
+// from them: postponing without spending a retry.
 func (w *Worker) ServerConfig(base asynq.Config) asynq.Config {
 	if len(base.Queues) == 0 {
 		base.Queues = DefaultQueues()
 	}
-	base.RetryDelayFunc = w.RetryDelay
-	base.IsFailure = w.IsFailure
-	base.ErrorHandler = asynq.ErrorHandlerFunc(w.handleError)
+	if base.RetryDelayFunc == nil {
+		base.RetryDelayFunc = w.RetryDelay
+	}
+	if base.IsFailure == nil {
+		base.IsFailure = w.IsFailure
+	}
+	if base.ErrorHandler == nil {
+		base.ErrorHandler = asynq.ErrorHandlerFunc(w.handleError)
+	}
 	if base.Logger == nil {
 		base.Logger = asynqLogger{w.log.With("component", "asynq")}
 	}

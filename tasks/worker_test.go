@@ -220,3 +220,36 @@ func TestArchivedCode(t *testing.T) {
 		}
 	}
 }
+
+// TestServerConfigKeepsWhatIsSet checks that ServerConfig fills in only the
+// fields its caller left unset.
+func TestServerConfigKeepsWhatIsSet(t *testing.T) {
+	e := setup(t, emulator.Config{})
+	w := e.worker(t, Config{})
+
+	filled := w.ServerConfig(asynq.Config{})
+	if filled.RetryDelayFunc == nil || filled.IsFailure == nil || filled.ErrorHandler == nil || filled.Logger == nil ||
+		len(filled.Queues) == 0 || filled.TaskCheckInterval != DefaultTaskCheckInterval {
+		t.Errorf("ServerConfig(zero) left a field unset: %+v", filled)
+	}
+
+	const delay = 42 * time.Second
+	handled := false
+	own := w.ServerConfig(asynq.Config{
+		Queues:            map[string]int{"q": 1},
+		RetryDelayFunc:    func(int, error, *asynq.Task) time.Duration { return delay },
+		IsFailure:         func(error) bool { return false },
+		ErrorHandler:      asynq.ErrorHandlerFunc(func(context.Context, *asynq.Task, error) { handled = true }),
+		TaskCheckInterval: time.Second,
+	})
+	own.ErrorHandler.HandleError(context.Background(), nil, fmt.Errorf("boom"))
+	if got := own.RetryDelayFunc(1, fmt.Errorf("boom"), nil); got != delay {
+		t.Errorf("RetryDelayFunc was replaced: it gave %v, want %v", got, delay)
+	}
+	if own.IsFailure(fmt.Errorf("boom")) || !handled {
+		t.Errorf("IsFailure or ErrorHandler was replaced (handled %v)", handled)
+	}
+	if diff := cmp.Diff(map[string]int{"q": 1}, own.Queues); diff != "" || own.TaskCheckInterval != time.Second {
+		t.Errorf("Queues or TaskCheckInterval was replaced: %s %v", diff, own.TaskCheckInterval)
+	}
+}
