@@ -326,7 +326,7 @@ func joinRejections(a, b error) error {
 // are still pending and no task is queued for them.
 func (w *Worker) nextReceipts(ctx context.Context, p pending) error {
 	id, _ := asynq.GetTaskID(ctx)
-	token := ClaimToken(id + "\x00next") // the same if this task runs again
+	token := claimToken(id + "\x00next") // the same if this task runs again
 	keys := []string{rcptKey(p.Account, p.Peer), rcptGenKey(p.Account, p.Peer)}
 	gen, err := nextReceiptsScript.Run(ctx, w.rdb, keys, token, PendingTTL.Milliseconds()).Text()
 	if err != nil {
@@ -490,7 +490,7 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 	if err := x.Validate(); err != nil {
 		return Accepted{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	token := ClaimToken(x.ID)
+	token := claimToken(x.ID)
 	if x.SetRead == nil && x.Receipt == nil {
 		return in.acceptUnread(ctx, x, token)
 	}

@@ -74,16 +74,16 @@ func (w *Worker) staleClaim() time.Duration { return max(10*time.Minute, 20*w.ma
 func (w *Worker) claimTimes(ctx context.Context) claimTimes {
 	token := newToken()
 	if id, ok := asynq.GetTaskID(ctx); ok {
-		token = ClaimToken(id)
+		token = claimToken(id)
 	}
 	return claimTimes{now: w.now().UnixMilli(), token: token, stale: w.staleClaim()}
 }
 
-// ClaimToken is the token with which the task of ID taskID claims a user's
+// claimToken is the token with which the task of ID taskID claims a user's
 // next refresh or sink notification. It is the same every time the task
 // runs, so a task that claimed and then crashed before it scheduled the
 // refresh finds its own claim when asynq runs it again.
-func ClaimToken(taskID string) string {
+func claimToken(taskID string) string {
 	sum := sha256.Sum256([]byte(taskID))
 	return hex.EncodeToString(sum[:8])
 }

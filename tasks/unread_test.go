@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func (e *env) settled(t *testing.T, w *Worker, users []string, timeout time.Dura
 		idle := q.Pending+q.Active+q.Scheduled+q.Retry == 0
 		var diffs []string
 		for _, u := range users {
-			if d := cmp.Diff(emulatorCounts(e.emu, u), snapshotCounts(t, w.Store(), u)); d != "" {
+			if d := cmp.Diff(emulatorCounts(e.emu, u), snapshotCounts(t, w.store, u)); d != "" {
 				diffs = append(diffs, u+" (-emulator +snapshot):\n"+d)
 			}
 		}
@@ -296,4 +297,34 @@ func TestRefreshCalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStaleRefreshClaim: a worker that dies (or loses Redis) after it
+// claimed a user's refresh and before it enqueued the refresh task leaves
+// the claim behind. asynq runs the chat:unread task again; it must find its
+// own claim and schedule the refresh, not wait for the claim to go stale
+// (10 minutes), during which the user's counts would freeze. The window
+// between the claim and the enqueue is too narrow to hit with a kill, so
+// the state such a crash leaves is planted directly: a claim made with the
+// token of the unread task that then runs.
+func TestStaleRefreshClaim(t *testing.T) {
+	e := setup(t, emulator.Config{})
+	e.emu.ImportAccounts("reader", "writer")
+	w := e.worker(t, Config{Debounce: 50 * time.Millisecond})
+	chat := e.chat(t, nil)
+	m := send(t, chat, "writer", "reader")
+	total, _ := e.emu.Unread("reader")
+	task, err := Builder{}.Unread(Unread{Account: "reader", Peers: []string{"writer"}, Total: &total,
+		TotalAt: m.MsgTime * 1000}, "writer", "reader", m.MsgKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	if err := e.rdb.HSet(t.Context(), userKey("reader", "refresh"), "token", claimToken(ID(TypeUnread, "writer", "reader", m.MsgKey)),
+		"token_at", now, "first", now, "last", now, "p:writer", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.serve(t, w, 2)
+	e.enqueue(t, task, nil)
+	e.settled(t, w, []string{"reader"}, 5*time.Second)
 }

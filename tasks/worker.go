@@ -230,9 +230,6 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// Store returns the unread store the worker writes, for the read API.
-func (w *Worker) Store() *Store { return w.store }
-
 // Register adds the handlers of every chatsync task type to mux.
 func (w *Worker) Register(mux *asynq.ServeMux) {
 	mux.Handle(TypeSetRead, w.handler(TypeSetRead, w.handleSetRead))

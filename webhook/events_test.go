@@ -84,12 +84,20 @@ func TestEventsAccepted(t *testing.T) {
 			if rec.Code != http.StatusAccepted {
 				t.Fatalf("status %d %s, want 202", rec.Code, rec.Body)
 			}
-			var wantIDs []string
-			for _, w := range tt.want {
-				wantIDs = append(wantIDs, w.ID)
+			// The reply names each event's task, in order: its type is the
+			// wanted one, and it is queued.
+			queued := map[string]bool{}
+			for _, id := range e.taskIDs(t) {
+				queued[id] = true
 			}
-			if diff := cmp.Diff(wantIDs, decodeReply(t, rec.Body.Bytes()).TaskIDs); diff != "" {
-				t.Errorf("task IDs (-want +got):\n%s", diff)
+			got := decodeReply(t, rec.Body.Bytes()).TaskIDs
+			if len(got) != len(tt.want) {
+				t.Fatalf("task IDs %q, want %d", got, len(tt.want))
+			}
+			for i, id := range got {
+				if !strings.HasPrefix(id, tt.want[i].Type+":") || !queued[id] {
+					t.Errorf("task ID %d is %q: want a queued %s task", i, id, tt.want[i].Type)
+				}
 			}
 			e.checkTasks(t, tt.want...)
 		})

@@ -206,21 +206,39 @@ type queuedTask struct {
 	Payload         string
 }
 
-// tasks returns every pending task, sorted by ID.
-func (e *testEnv) tasks(tb testing.TB) []queuedTask {
+// pending returns every pending task.
+func (e *testEnv) pending(tb testing.TB) []*asynq.TaskInfo {
 	tb.Helper()
-	var got []queuedTask
+	var all []*asynq.TaskInfo
 	for _, q := range []string{tasks.QueueRead, tasks.QueueUnread, tasks.QueueSink} {
 		infos, err := e.insp.ListPendingTasks(q, asynq.PageSize(1000))
 		if err != nil && !strings.Contains(err.Error(), "not found") {
 			tb.Fatalf("list %s: %v", q, err)
 		}
-		for _, ti := range infos {
-			got = append(got, queuedTask{Queue: ti.Queue, Type: ti.Type, ID: ti.ID, Payload: string(ti.Payload)})
-		}
+		all = append(all, infos...)
 	}
-	sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
-	return got
+	return all
+}
+
+// tasks returns every pending task, sorted, conversation tasks without ID
+// and gen (see conversationGenless).
+func (e *testEnv) tasks(tb testing.TB) []queuedTask {
+	tb.Helper()
+	var got []queuedTask
+	for _, ti := range e.pending(tb) {
+		got = append(got, conversationGenless(tb, queuedTask{Queue: ti.Queue, Type: ti.Type, ID: ti.ID, Payload: string(ti.Payload)}))
+	}
+	return sortTasks(got)
+}
+
+// taskIDs returns the IDs of every pending task.
+func (e *testEnv) taskIDs(tb testing.TB) []string {
+	tb.Helper()
+	var ids []string
+	for _, ti := range e.pending(tb) {
+		ids = append(ids, ti.ID)
+	}
+	return ids
 }
 
 // cbID and evID are the input IDs of a callback and of an app event.
@@ -229,7 +247,7 @@ func evID(webhookID, index string) string         { return tasks.ID("event", web
 
 // wantTask is the task the intake queues for payload, an input's part, of
 // the input with ID inputID: the input's own unread task, or the
-// conversation task it queues first (its token becomes the gen).
+// conversation task it queues, without ID and gen (see conversationGenless).
 func wantTask(tb testing.TB, payload any, inputID string) queuedTask {
 	tb.Helper()
 	var typ, queue, account, peer string
@@ -247,20 +265,52 @@ func wantTask(tb testing.TB, payload any, inputID string) queuedTask {
 	default:
 		tb.Fatalf("no task for %T", payload)
 	}
-	gen := tasks.ClaimToken(inputID)
-	b, err := json.Marshal(struct {
-		Account string `json:"account"`
-		Peer    string `json:"peer"`
-		Gen     string `json:"gen"`
-	}{account, peer, gen})
+	b, err := json.Marshal(conversationPayload{Account: account, Peer: peer})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return queuedTask{Queue: queue, Type: typ, ID: tasks.ID(typ, account, peer, gen), Payload: string(b)}
+	return queuedTask{Queue: queue, Type: typ, Payload: string(b)}
+}
+
+// conversationPayload is a set-read or read-receipt task's payload: the
+// conversation and the gen token with which the task claims its pending
+// work.
+type conversationPayload struct {
+	Account string `json:"account"`
+	Peer    string `json:"peer"`
+	Gen     string `json:"gen"`
+}
+
+// conversationGenless checks that a conversation task's ID derives from its
+// conversation and gen, as the intake's re-enqueue of a duplicate needs,
+// and returns the task without ID and gen (which are the tasks package's
+// own business) for comparison with wantTask's.
+func conversationGenless(tb testing.TB, t queuedTask) queuedTask {
+	tb.Helper()
+	if t.Type != tasks.TypeSetRead && t.Type != tasks.TypeReadReceipt {
+		return t
+	}
+	var p conversationPayload
+	if err := json.Unmarshal([]byte(t.Payload), &p); err != nil {
+		tb.Fatalf("task %s: %v", t.ID, err)
+	}
+	if want := tasks.ID(t.Type, p.Account, p.Peer, p.Gen); p.Gen == "" || t.ID != want {
+		tb.Errorf("task %s %s: ID is not the ID of its conversation and gen %q (%s)", t.Type, t.ID, p.Gen, want)
+	}
+	p.Gen, t.ID = "", ""
+	b, err := json.Marshal(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.Payload = string(b)
+	return t
 }
 
 func sortTasks(ts []queuedTask) []queuedTask {
-	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	sort.Slice(ts, func(i, j int) bool {
+		a, b := ts[i], ts[j]
+		return a.ID < b.ID || a.ID == b.ID && (a.Type < b.Type || a.Type == b.Type && a.Payload < b.Payload)
+	})
 	return ts
 }
 

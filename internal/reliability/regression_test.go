@@ -6,16 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
-	"github.com/chatsync/chatsync/tasks"
 )
 
 // TestReadTimeIsTheEventsTime: a conversation.read event without
@@ -59,45 +55,6 @@ func TestReadTimeIsTheEventsTime(t *testing.T) {
 	if _, peers := h.Emulator.Unread("reader"); peers["writer"] != 1 {
 		t.Errorf("message %s sent %ds after the read is unread %d times, want 1: the read covered it",
 			later[0].Key, later[0].Time-read.Unix(), peers["writer"])
-	}
-}
-
-// TestStaleRefreshClaim: a worker that dies (or loses Redis) after it
-// claimed a user's refresh and before it enqueued the refresh task leaves
-// the claim behind. asynq runs the chat:unread task again; it must find its
-// own claim and schedule the refresh, not wait for the claim to go stale
-// (10 minutes), during which the user's counts would freeze. The state
-// such a crash leaves is planted here directly, since the window between
-// the claim and the enqueue is too narrow to hit with a kill: a claim made
-// with the token of the first message's unread task, whose run then
-// stands for the run after the crash.
-func TestStaleRefreshClaim(t *testing.T) {
-	t.Parallel()
-	h := New(t, Config{Binary: binary(t), Workers: 1, Accounts: []string{"reader", "writer"}})
-	ctx := context.Background()
-	rdb := redis.NewClient(h.Redis.Options())
-	defer rdb.Close()
-	msgs, err := h.SendMessages(ctx, "writer", "reader", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// What a worker killed between the change script and the enqueue of
-	// the refresh leaves: a claimed refresh with no task.
-	// The unread task's ID, as the intake names it: from the callback's ID.
-	crashed := tasks.ID(tasks.TypeUnread, tasks.ID(CommandAfterSendMsg, "writer", "reader", msgs[0].Key))
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	if err := rdb.HSet(ctx, "chatsync:{reader}:refresh", "token", tasks.ClaimToken(crashed), "token_at", now,
-		"first", now, "last", now, "p:writer", 1).Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		total, _ := h.Emulator.Unread("reader")
-		if r := h.Sender.Callback(ctx, CommandAfterSendMsg, AfterSendMsgBody(m, &total)); !r.ChatOK() {
-			t.Fatalf("callback: %s", r)
-		}
-	}
-	if err := h.WaitUnread(ctx, map[string][]string{"reader": {"writer"}}, 15*time.Second); err != nil {
-		t.Error(err)
 	}
 }
 
