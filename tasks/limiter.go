@@ -176,19 +176,19 @@ type grant struct {
 
 type grantKey struct{}
 
-// Reserve waits (like Wait) for a call of api and returns a context that
+// reserve waits (like Wait) for a call of api and returns a context that
 // carries the grant: the next call of api made with it passes the limiter
 // at once.
-func (l *limiter) Reserve(ctx context.Context, api string) (context.Context, error) {
+func (l *limiter) reserve(ctx context.Context, api string) (context.Context, error) {
 	if err := l.Wait(ctx, api); err != nil {
 		return ctx, err
 	}
 	return context.WithValue(ctx, grantKey{}, &grant{api: api}), nil
 }
 
-// BeforeCall is the Chat client's hook: it uses a grant the context carries
+// beforeCall is the Chat client's hook: it uses a grant the context carries
 // for api, once, and otherwise waits for the limiter.
-func (l *limiter) BeforeCall(ctx context.Context, api string) error {
+func (l *limiter) beforeCall(ctx context.Context, api string) error {
 	if g, ok := ctx.Value(grantKey{}).(*grant); ok && g.api == api && g.used.CompareAndSwap(false, true) {
 		return nil
 	}

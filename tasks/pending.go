@@ -130,7 +130,7 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	} else if wait > 0 {
 		return &RateLimitError{API: chatapi.APISetMsgRead, RetryAfter: wait, Conversation: true}
 	}
-	if ctx, err = w.lim.Reserve(ctx, chatapi.APISetMsgRead); err != nil {
+	if ctx, err = w.lim.reserve(ctx, chatapi.APISetMsgRead); err != nil {
 		return err // a *RateLimitError, or Redis's: retried either way
 	}
 	want, err := takeReadScript.Run(ctx, w.rdb, []string{key, spacing}, p.Gen, p.ReadTime, PendingTTL.Milliseconds(),
@@ -209,7 +209,7 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 		// A full batch goes at once: waiting would not make it larger.
 		return &RateLimitError{API: chatapi.APIReadReceipt, RetryAfter: wait, Conversation: true}
 	}
-	if ctx, err = w.lim.Reserve(ctx, chatapi.APIReadReceipt); err != nil {
+	if ctx, err = w.lim.reserve(ctx, chatapi.APIReadReceipt); err != nil {
 		return err // a *RateLimitError, or Redis's: retried either way
 	}
 	args := []any{p.Gen, w.receiptMax, w.now().UnixMilli(), PendingTTL.Milliseconds(), w.interval.Milliseconds()}

@@ -167,7 +167,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	return &Worker{
 		// Every HTTP attempt passes the limiter, the retry after a
 		// regenerated UserSig included.
-		chat:           cfg.Chat.WithBeforeCall(lim.BeforeCall),
+		chat:           cfg.Chat.WithBeforeCall(lim.beforeCall),
 		rdb:            cfg.Redis,
 		lim:            lim,
 		enq:            cfg.Enqueuer,
