@@ -131,10 +131,10 @@ func (l *limiter) gate(api string) chan struct{} {
 	return g
 }
 
-// Wait returns nil once a call of api may be made. It waits for that at
+// wait returns nil once a call of api may be made. It waits for that at
 // most maxWait; when the wait would be longer it returns a *RateLimitError
 // saying when to try again. Other errors come from ctx or Redis.
-func (l *limiter) Wait(ctx context.Context, api string) error {
+func (l *limiter) wait(ctx context.Context, api string) error {
 	start := time.Now()
 	deadline := start.Add(l.maxWait)
 	gate := l.gate(api)
@@ -176,11 +176,11 @@ type grant struct {
 
 type grantKey struct{}
 
-// reserve waits (like Wait) for a call of api and returns a context that
+// reserve waits (like wait) for a call of api and returns a context that
 // carries the grant: the next call of api made with it passes the limiter
 // at once.
 func (l *limiter) reserve(ctx context.Context, api string) (context.Context, error) {
-	if err := l.Wait(ctx, api); err != nil {
+	if err := l.wait(ctx, api); err != nil {
 		return ctx, err
 	}
 	return context.WithValue(ctx, grantKey{}, &grant{api: api}), nil
@@ -192,7 +192,7 @@ func (l *limiter) beforeCall(ctx context.Context, api string) error {
 	if g, ok := ctx.Value(grantKey{}).(*grant); ok && g.api == api && g.used.CompareAndSwap(false, true) {
 		return nil
 	}
-	return l.Wait(ctx, api)
+	return l.wait(ctx, api)
 }
 
 // errGateTimeout means the local queue for an API did not move within the

@@ -52,11 +52,11 @@ func TestLimiterWait(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimiter(e.rdb, limit, tt.maxWait, nil)
 			api := "test/" + tt.name
-			if err := l.Wait(t.Context(), api); err != nil {
+			if err := l.wait(t.Context(), api); err != nil {
 				t.Fatalf("first call: %v", err)
 			}
 			start := time.Now()
-			err := l.Wait(t.Context(), api)
+			err := l.wait(t.Context(), api)
 			waited := time.Since(start)
 			var rl *RateLimitError
 			switch {
