@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/chatapi/emulator"
+)
+
+// backlogResult is a backlog of auto-read messages (Phase "fill") or how
+// chatsync's workers worked it off against the emulator's per-API limit
+// (Phase "drain"): per API the calls each second, the sustained rate (the
+// mean over the busy seconds but the first and last), the busiest second
+// and the answers by ErrorCode.
+type backlogResult struct {
+	Phase       string  `json:"phase"`
+	Messages    int64   `json:"messages,omitempty"`
+	FillSeconds float64 `json:"fill_seconds,omitempty"`
+	// CallbackFailures counts the fill's callbacks chatsync did not
+	// acknowledge: their messages left no tasks.
+	CallbackFailures int64                `json:"callback_failures,omitempty"`
+	Queued           queued               `json:"queued"` // after the fill, or left after the drain
+	Seconds          float64              `json:"seconds,omitempty"`
+	Drained          bool                 `json:"drained,omitempty"`
+	PerSecond        map[string][]float64 `json:"per_second,omitempty"`
+	Sustained        map[string]float64   `json:"sustained,omitempty"`
+	Busiest          map[string]float64   `json:"busiest,omitempty"`
+	apiCalls
+	RateLimited int64 `json:"rate_limited"`
+}
+
+// cmdBacklogFill sends real messages from distinct users to the auto-read
+// accounts while no worker runs, with the emulator's limit lifted for the
+// fill: each leaves a set-read, a read-receipt and an unread task.
+func cmdBacklogFill(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("backlog-fill", flag.ContinueOnError)
+	o := addOptions(fs)
+	// Paced: the emulator posts the callbacks of distinct conversations at
+	// once, and thousands would reach serve together.
+	cfg, _ := addLoop(fs, loopConfig{concurrency: 16, rate: 400, duration: 2 * time.Minute, requests: 4000})
+	if err := o.parse(fs, args); err != nil {
+		return err
+	}
+	chat, err := o.chatClient()
+	if err != nil || len(o.autoRead) == 0 || o.redisURL == "" {
+		return errors.Join(err, errors.New("-auto-read and -redis (or their environment variables) are required"))
+	}
+	em := newEmulatorClient(o.emulator)
+	ids := slices.Clone(o.autoRead)
+	for i := range cfg.requests {
+		ids = append(ids, user(int(i)))
+	}
+	before, err := em.stats(ctx)
+	if err == nil {
+		err = errors.Join(em.importAccounts(ctx, ids), em.setRateLimit(ctx, -1))
+	}
+	if err != nil {
+		return err
+	}
+	defer em.setRateLimit(context.WithoutCancel(ctx), emulator.DefaultRateLimit)
+	res, err := runLoop(ctx, *cfg, func(int) op {
+		return func(ctx context.Context, i int64) outcome {
+			return sendOutcome(chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: user(int(i)),
+				ToAccount: o.autoRead[int(i)%len(o.autoRead)], MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	r := backlogResult{Phase: "fill", Messages: res.ok(), FillSeconds: res.elapsed.Seconds()}
+	if err := waitCallbacks(ctx, o, em, before, &r); err != nil {
+		return err
+	}
+	return emit(stdout, o.out, record{Backlog: &r})
+}
+
+// waitCallbacks waits until the emulator has sent the fill's AfterSendMsg
+// callbacks, and records the queues then and the failed callbacks.
+func waitCallbacks(ctx context.Context, o *options, em *emulatorClient, before emulator.Stats, r *backlogResult) error {
+	aq, err := o.newInspector()
+	if err != nil {
+		return err
+	}
+	defer aq.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := emulator.CommandAfterSendMsg
+	for sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+		st, err := em.stats(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Callbacks[cmd].Sent-before.Callbacks[cmd].Sent >= r.Messages {
+			r.CallbackFailures = st.Callbacks[cmd].Failed - before.Callbacks[cmd].Failed
+			r.Queued, err = queueState(aq)
+			return err
+		}
+	}
+	return fmt.Errorf("emulator callbacks: %w", ctx.Err())
+}
+
+// cmdBacklogDrain watches the workers drain the backlog: it reads the
+// emulator's counters every second until the queues are empty.
+func cmdBacklogDrain(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("backlog-drain", flag.ContinueOnError)
+	o := addOptions(fs)
+	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
+	if err := o.parse(fs, args); err != nil {
+		return err
+	}
+	aq, err := o.newInspector()
+	if err != nil {
+		return err
+	}
+	defer aq.Close()
+	r, err := drainSeries(ctx, newEmulatorClient(o.emulator), aq, time.Second, min(*timeout, maxDuration))
+	if err != nil {
+		return err
+	}
+	return emit(stdout, o.out, record{Backlog: &r})
+}
+
+// drainSeries samples the emulator's calls every interval until the
+// workers have started and the queues are empty with no call for two
+// samples in a row, or until timeout. The series are in calls per second.
+func drainSeries(ctx context.Context, em *emulatorClient, aq *asynq.Inspector, interval, timeout time.Duration) (backlogResult, error) {
+	r := backlogResult{Phase: "drain", PerSecond: map[string][]float64{}}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	before, err := em.stats(ctx)
+	if err != nil {
+		return r, err
+	}
+	prev, prevAt, started, idle := before, start, false, 0
+	for n := 0; !r.Drained && sleepUntil(ctx, time.Now().Add(interval)); n++ {
+		st, err := em.stats(ctx)
+		if err != nil {
+			continue // the next sample covers this one
+		}
+		moved := addSample(r.PerSecond, n, prev, st, time.Since(prevAt).Seconds())
+		prev, prevAt = st, time.Now()
+		if r.Queued, err = queueState(aq); err != nil {
+			return r, err
+		}
+		started = started || moved
+		idle = (idle + 1) * boolInt(r.Queued.left() == 0 && !moved)
+		r.Drained = started && idle >= 2
+	}
+	r.finish(before, prev, start)
+	return r, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// addSample appends sample n (calls per second since prev) of every API
+// to series, and reports whether any call but sendmsg was made.
+func addSample(series map[string][]float64, n int, prev, cur emulator.Stats, seconds float64) bool {
+	moved := false
+	for api, a := range cur.APIs {
+		d := a.Calls - prev.APIs[api].Calls
+		moved = moved || d > 0 && api != chatapi.APISendMsg
+		s := series[api]
+		for len(s) < n {
+			s = append(s, 0)
+		}
+		series[api] = append(s, float64(d)/seconds)
+	}
+	return moved
+}
+
+// finish sums up a drain that ended with the counters last.
+func (r *backlogResult) finish(before, last emulator.Stats, start time.Time) {
+	r.Seconds = time.Since(start).Seconds()
+	r.apiCalls = callsBetween(before, last)
+	r.RateLimited = r.rateLimited()
+	r.Sustained, r.Busiest = map[string]float64{}, map[string]float64{}
+	for api, s := range r.PerSecond {
+		r.Sustained[api], r.Busiest[api] = sustained(s), slices.Max(s)
+	}
+}
+
+// sustained returns the mean of series over its busy (non-zero) samples
+// without the first and the last, which are partial seconds; with fewer
+// than three busy samples, the mean of those there are.
+func sustained(series []float64) float64 {
+	first := slices.IndexFunc(series, func(v float64) bool { return v > 0 })
+	if first < 0 {
+		return 0
+	}
+	last := first
+	for i, v := range series {
+		if v > 0 {
+			last = i
+		}
+	}
+	busy := series[first : last+1]
+	if len(busy) >= 3 {
+		busy = busy[1 : len(busy)-1]
+	}
+	sum := 0.0
+	for _, v := range busy {
+		sum += v
+	}
+	return sum / float64(len(busy))
+}
