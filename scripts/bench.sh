@@ -229,7 +229,7 @@ stop otlp
 stop handler
 
 echo "bench: acknowledgement latency at half the best rate" >&2
-"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" -rate-fraction 0.5 \
+"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" \
 	-concurrency 16 -duration "${secs}s" -cpu-pids "serve=$serve_pid,redis=$redis_pid"
 flush
 

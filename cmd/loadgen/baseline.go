@@ -20,6 +20,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/chatsync/chatsync/tasks"
+	"github.com/chatsync/chatsync/webhook"
 )
 
 // Systems the sweep measures.
@@ -105,10 +106,7 @@ func cmdRaw(ctx context.Context, args []string, stdout io.Writer) error {
 	client := asynq.NewClient(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password,
 		DB: *db, PoolSize: cfg.concurrency + 10})
 	defer client.Close()
-	m := mix{users: 10000, events: 0.1, autoRead: 0.05, autoReadAccounts: o.autoRead}
-	if len(o.autoRead) == 0 {
-		m.autoRead = 0
-	}
+	m := o.benchMix(true)
 	cpu, err := startCPU(*cpuPIDs)
 	if err != nil {
 		return err
@@ -214,14 +212,15 @@ func (h *handler) callback(r *http.Request, body []byte) (request, error) {
 }
 
 var eventKinds = map[string]kind{
-	"conversation.read": kindConversationRead, "messages.read": kindMessagesRead, "unread.refresh": kindUnreadRefresh,
+	webhook.EventConversationRead: kindConversationRead, webhook.EventMessagesRead: kindMessagesRead,
+	webhook.EventUnreadRefresh: kindUnreadRefresh,
 }
 
 func (h *handler) event(r *http.Request, body []byte) (request, error) {
 	if h.events == nil {
 		return request{}, errors.New("no events")
 	}
-	var e eventBody
+	var e webhook.Event
 	if err := h.events.Verify(body, r.Header); err != nil {
 		return request{}, err
 	}

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/webhook"
 )
 
 // callbackSign returns Chat's callback signature: the lowercase hex SHA-256
@@ -77,25 +80,19 @@ func (s *signer) signEvent(h http.Header, id string, body []byte, now time.Time)
 
 // Callback bodies, in Chat's field order and spelling (tencent-chat.md §5.3).
 type (
-	msgElem struct {
-		MsgType    string `json:"MsgType"`
-		MsgContent struct {
-			Text string `json:"Text"`
-		} `json:"MsgContent"`
-	}
 	sendMsgBody struct {
-		CallbackCommand string    `json:"CallbackCommand"`
-		From            string    `json:"From_Account"`
-		To              string    `json:"To_Account"`
-		MsgSeq          uint32    `json:"MsgSeq"`
-		MsgRandom       uint32    `json:"MsgRandom"`
-		MsgTime         int64     `json:"MsgTime"`
-		MsgKey          string    `json:"MsgKey"`
-		OnlineOnlyFlag  int       `json:"OnlineOnlyFlag"`
-		SendMsgResult   *int      `json:"SendMsgResult,omitempty"`
-		ErrorInfo       string    `json:"ErrorInfo,omitempty"`
-		UnreadMsgNum    *int      `json:"UnreadMsgNum,omitempty"`
-		MsgBody         []msgElem `json:"MsgBody"`
+		CallbackCommand string            `json:"CallbackCommand"`
+		From            string            `json:"From_Account"`
+		To              string            `json:"To_Account"`
+		MsgSeq          uint32            `json:"MsgSeq"`
+		MsgRandom       uint32            `json:"MsgRandom"`
+		MsgTime         int64             `json:"MsgTime"`
+		MsgKey          string            `json:"MsgKey"`
+		OnlineOnlyFlag  int               `json:"OnlineOnlyFlag"`
+		SendMsgResult   *int              `json:"SendMsgResult,omitempty"`
+		ErrorInfo       string            `json:"ErrorInfo,omitempty"`
+		UnreadMsgNum    *int              `json:"UnreadMsgNum,omitempty"`
+		MsgBody         []chatapi.MsgElem `json:"MsgBody"`
 	}
 	msgReportBody struct {
 		CallbackCommand string `json:"CallbackCommand"`
@@ -126,15 +123,6 @@ type (
 			Reason string `json:"Reason"`
 		} `json:"Info"`
 	}
-	// eventBody is one app event (webhook.Event's JSON).
-	eventBody struct {
-		Type     string   `json:"type"`
-		Account  string   `json:"account"`
-		Peer     string   `json:"peer,omitempty"`
-		ReadTime int64    `json:"read_time,omitempty"`
-		MsgKeys  []string `json:"msg_keys,omitempty"`
-		Peers    []string `json:"peers,omitempty"`
-	}
 )
 
 // text is the body of every generated message: short, like most chat.
@@ -152,11 +140,11 @@ func (r request) body() ([]byte, error) {
 	case kindOther:
 		v = r.other()
 	case kindConversationRead:
-		v = eventBody{Type: "conversation.read", Account: r.to, Peer: r.from, ReadTime: r.msgTime}
+		v = webhook.Event{Type: webhook.EventConversationRead, Account: r.to, Peer: r.from, ReadTime: r.msgTime}
 	case kindMessagesRead:
-		v = eventBody{Type: "messages.read", Account: r.to, Peer: r.from, MsgKeys: r.msgKeys}
+		v = webhook.Event{Type: webhook.EventMessagesRead, Account: r.to, Peer: r.from, MsgKeys: r.msgKeys}
 	case kindUnreadRefresh:
-		v = eventBody{Type: "unread.refresh", Account: r.to, Peers: r.peers}
+		v = webhook.Event{Type: webhook.EventUnreadRefresh, Account: r.to, Peers: r.peers}
 	default:
 		return nil, fmt.Errorf("unknown kind %d", r.kind)
 	}
@@ -165,8 +153,7 @@ func (r request) body() ([]byte, error) {
 
 func (r request) sendMsg(after bool) sendMsgBody {
 	b := sendMsgBody{CallbackCommand: r.command, From: r.from, To: r.to, MsgSeq: r.msgSeq,
-		MsgRandom: r.msgRandom, MsgTime: r.msgTime, MsgKey: r.msgKey, MsgBody: []msgElem{{MsgType: "TIMTextElem"}}}
-	b.MsgBody[0].MsgContent.Text = text
+		MsgRandom: r.msgRandom, MsgTime: r.msgTime, MsgKey: r.msgKey, MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}
 	if after {
 		zero, unread := 0, r.unread
 		b.SendMsgResult, b.ErrorInfo, b.UnreadMsgNum = &zero, "send msg succeed", &unread

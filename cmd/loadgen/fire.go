@@ -135,7 +135,6 @@ type fireCommand struct {
 	label, system string
 	cpuPIDs       string
 	rateFrom      string
-	rateFraction  float64
 	bestFrom      string
 	e2e           bool
 	drainTimeout  time.Duration
@@ -150,8 +149,7 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.label, "label", "", "label of this phase in the results (sweep, half, memory, e2e, tracing)")
 	fs.StringVar(&f.system, "system", systemChatsync, "what -target is: chatsync, chatsync+tracing, or handler for the hand-written baseline")
 	fs.StringVar(&f.cpuPIDs, "cpu-pids", "", "measure these processes' CPU time per request: name=pid,…")
-	fs.StringVar(&f.rateFrom, "rate-from", "", "set -rate to -rate-fraction of the best chatsync sweep rate in this results file")
-	fs.Float64Var(&f.rateFraction, "rate-fraction", 0.5, "fraction for -rate-from")
+	fs.StringVar(&f.rateFrom, "rate-from", "", "set -rate to half the best chatsync sweep rate in this results file")
 	fs.StringVar(&f.bestFrom, "concurrency-from", "", "set -concurrency to that of the best chatsync sweep rate in this results file")
 	fs.BoolVar(&f.e2e, "e2e", false, "also measure callback → Chat API latency and calls per event at the emulator")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", time.Minute, "how long -e2e waits for the queues to drain")
@@ -190,7 +188,7 @@ func (f *fireCommand) fromResults() error {
 			return fmt.Errorf("%s: no chatsync sweep phase", path)
 		}
 		if path == f.rateFrom {
-			f.loop.rate = best.PerSecond * f.rateFraction
+			f.loop.rate = best.PerSecond / 2
 		} else {
 			f.loop.concurrency = best.Concurrency
 		}
@@ -199,13 +197,7 @@ func (f *fireCommand) fromResults() error {
 }
 
 func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
-	m := mix{users: 10000, autoRead: 0.05, autoReadAccounts: f.autoRead}
-	if len(m.autoReadAccounts) == 0 {
-		m.autoRead = 0
-	}
-	if f.eventsSecret != "" {
-		m.events = 0.1
-	}
+	m := f.benchMix(f.eventsSecret != "")
 	var e2e *e2eRun
 	if f.e2e {
 		m.noMessagesRead = true // generated MsgKeys are unknown to the emulator: 20001 answers

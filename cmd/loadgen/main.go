@@ -43,26 +43,30 @@ commands:
 Run 'loadgen <command> -h' for a command's flags.
 `
 
-var commands = map[string]func(context.Context, []string, io.Writer) error{
-	"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "otlp": cmdOTLP, "burst": cmdBurst,
-	"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain, "overload": cmdOverload,
-	"report": cmdReport,
-}
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	var err error
-	if cmd, ok := commands[strings.Join(os.Args[1:min(2, len(os.Args))], "")]; ok {
-		err = cmd(ctx, os.Args[2:], os.Stdout)
-	} else {
-		fmt.Fprint(os.Stderr, usage)
-		err = errors.New("no such command")
-	}
+	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	commands := map[string]func(context.Context, []string, io.Writer) error{
+		"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "otlp": cmdOTLP, "burst": cmdBurst,
+		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain, "overload": cmdOverload,
+		"report": cmdReport,
+	}
+	if len(args) > 0 && commands[args[0]] != nil {
+		return commands[args[0]](ctx, args[1:], stdout)
+	}
+	fmt.Fprint(os.Stderr, usage)
+	if len(args) > 0 && strings.TrimLeft(args[0], "-") == "h" {
+		return nil
+	}
+	return errors.New("no such command")
 }
 
 func envOr(name, def string) string {

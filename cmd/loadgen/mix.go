@@ -54,6 +54,20 @@ type mix struct {
 	users            int // u000000 … ; at least 2
 }
 
+// benchMix returns the benchmark's mix: 10 % app events (when chatsync
+// takes them) and 5 % of AfterSendMsg to the auto-read accounts (when
+// there are some), over 10,000 users.
+func (o *options) benchMix(events bool) mix {
+	m := mix{users: 10000, autoReadAccounts: o.autoRead}
+	if events {
+		m.events = 0.1
+	}
+	if len(o.autoRead) > 0 {
+		m.autoRead = 0.05
+	}
+	return m
+}
+
 // user returns the UserID of ordinary user i.
 func user(i int) string { return fmt.Sprintf("u%06d", i) }
 

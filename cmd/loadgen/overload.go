@@ -112,42 +112,35 @@ func (o *overload) conversations(ctx context.Context, tag string, n int) (reader
 	return readers, peers, before, err
 }
 
-// watch samples, every second until stopped, the calls of each API (for
-// the busiest second) and the queue depth.
-type watch struct {
-	stop    context.CancelFunc
-	done    chan struct{}
-	peak    map[string]int64
-	depth   []int
-	setRead []int64
-}
-
-func (o *overload) watch(ctx context.Context) *watch {
+// watch samples into r, every second until stopped, the calls of each API
+// (for the busiest second) and the queue depth, and every 5 s for the
+// memory scenario Redis's used_memory.
+func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &watch{stop: cancel, done: make(chan struct{}), peak: map[string]int64{}}
+	done := make(chan struct{})
+	r.PeakPerSecond = map[string]int64{}
 	go func() {
-		defer close(w.done)
+		defer close(done)
 		last, _ := o.em.stats(ctx)
-		for sleepUntil(ctx, time.Now().Add(time.Second)) {
+		for n := 1; sleepUntil(ctx, time.Now().Add(time.Second)); n++ {
 			if st, err := o.em.stats(ctx); err == nil {
 				for api, s := range st.APIs {
-					w.peak[api] = max(w.peak[api], s.Calls-last.APIs[api].Calls)
+					r.PeakPerSecond[api] = max(r.PeakPerSecond[api], s.Calls-last.APIs[api].Calls)
 				}
-				w.setRead = append(w.setRead, st.APIs[chatapi.APISetMsgRead].Calls-last.APIs[chatapi.APISetMsgRead].Calls)
+				r.SetReadPerSecond = append(r.SetReadPerSecond, st.APIs[chatapi.APISetMsgRead].Calls-last.APIs[chatapi.APISetMsgRead].Calls)
 				last = st
 			}
 			if q, err := queueState(o.aq); err == nil {
-				w.depth = append(w.depth, q.left())
+				r.Depth = append(r.Depth, q.left())
+			}
+			if r.Scenario == "memory" && n%5 == 0 {
+				if m, err := o.usedMemory(ctx); err == nil {
+					r.MemorySamples = append(r.MemorySamples, m)
+				}
 			}
 		}
 	}()
-	return w
-}
-
-func (w *watch) end(r *overloadResult) {
-	w.stop()
-	<-w.done
-	r.PeakPerSecond, r.Depth, r.SetReadPerSecond = w.peak, w.depth, w.setRead
+	return func() { cancel(); <-done }
 }
 
 // post fires the requests next makes at rate until n were started or d
@@ -167,45 +160,50 @@ func (o *overload) post(ctx context.Context, rate float64, n int64, d time.Durat
 	})
 }
 
-// result fills what every scenario reports.
-func (o *overload) result(ctx context.Context, scenario string, rate float64, lr loopResult, before emulator.Stats) (overloadResult, error) {
+// finish fills in what every scenario reports.
+func (o *overload) finish(ctx context.Context, r *overloadResult, lr loopResult, before emulator.Stats) error {
 	after, err := o.em.stats(ctx)
-	r := overloadResult{Scenario: scenario, Rate: rate, Events: lr.ok(), Failed: lr.total() - lr.ok(),
-		Seconds: lr.elapsed.Seconds(), apiCalls: callsBetween(before, after), AppliedAfterLast: -1}
+	r.Events, r.Failed, r.Seconds = lr.ok(), lr.total()-lr.ok(), lr.elapsed.Seconds()
+	r.apiCalls = callsBetween(before, after)
 	r.RateLimited = r.rateLimited()
-	return r, err
+	return err
 }
 
 // reads: 2,000 conversation.read events over 40 conversations within a
 // second, read_time rising per conversation.
 func (o *overload) reads(ctx context.Context) ([]overloadResult, error) {
 	const convs, perConv = 40, 50
+	r := overloadResult{Scenario: "reads", Rate: convs * perConv}
 	readers, peers, before, err := o.conversations(ctx, "a", convs)
 	if err != nil {
 		return nil, err
 	}
 	base, p := time.Now().Unix()-3600, newProbes()
-	stop := p.poll(ctx, o.em)
-	defer stop()
-	lr, err := o.post(ctx, convs*perConv, convs*perConv, 10*time.Second, func(i int64) request {
+	defer p.poll(ctx, o.em)()
+	lr, err := o.post(ctx, r.Rate, convs*perConv, 10*time.Second, func(i int64) request {
 		c := int(i % convs)
 		return request{kind: kindConversationRead, id: fmt.Sprintf("ov-%s-r-%d", o.nonce, i), to: readers[c], from: peers[c],
 			msgTime: base + i/convs}
 	}, p)
-	if err != nil {
-		return nil, err
-	}
 	want := map[string]int64{}
 	for c := range convs {
 		want[conversation(readers[c], peers[c])] = base + perConv - 1
 	}
-	applied := p.waitCovered(ctx, o.em, want, time.Minute)
-	r, err := o.result(ctx, "reads", convs*perConv, lr, before)
-	r.AppliedAfterLast, r.EventToCall = applied, first(p.result())
-	return []overloadResult{r}, err
+	return o.applied(ctx, &r, p, want, time.Minute, lr, before, err)
 }
 
-func first[A, B any](a A, _ B) A { return a }
+// applied waits until p saw the read points of want applied, and finishes
+// r with how long that took and the probes' latencies.
+func (o *overload) applied(ctx context.Context, r *overloadResult, p *probes, want map[string]int64, limit time.Duration,
+	lr loopResult, before emulator.Stats, err error) ([]overloadResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	r.AppliedAfterLast = p.waitCovered(ctx, o.em, want, limit)
+	r.EventToCall, _ = p.result()
+	err = o.finish(ctx, r, lr, before)
+	return []overloadResult{*r}, err
+}
 
 // receipts: 1,000 AfterSendMsg callbacks to one auto-read account from 10
 // senders (real messages, stored by the emulator), at 1,000/s.
@@ -213,6 +211,7 @@ func (o *overload) receipts(ctx context.Context) ([]overloadResult, error) {
 	if len(o.autoRead) == 0 {
 		return nil, errors.New("receipts: -auto-read (or $AUTO_READ_ACCOUNTS) is required")
 	}
+	r := overloadResult{Scenario: "receipts", Rate: 1000}
 	reqs, err := o.receiptMessages(ctx, o.autoRead[0])
 	if err != nil {
 		return nil, err
@@ -221,15 +220,14 @@ func (o *overload) receipts(ctx context.Context) ([]overloadResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := o.watch(ctx)
-	lr, err := o.post(ctx, 1000, int64(len(reqs)), 10*time.Second, func(i int64) request { return reqs[i] }, nil)
+	stop := o.watch(ctx, &r)
+	lr, err := o.post(ctx, r.Rate, int64(len(reqs)), 10*time.Second, func(i int64) request { return reqs[i] }, nil)
 	if err != nil {
 		return nil, err
 	}
-	applied := o.waitReceipts(ctx, reqs)
-	r, err := o.result(ctx, "receipts", 1000, lr, before)
-	w.end(&r)
-	r.AppliedAfterLast = applied
+	r.AppliedAfterLast = o.waitReceipts(ctx, reqs)
+	stop()
+	err = o.finish(ctx, &r, lr, before)
 	return []overloadResult{r}, err
 }
 
@@ -284,17 +282,18 @@ func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
 // sustained: 2,000 conversation.read events/s over 1,000 conversations
 // for d, ten times Chat's budget; every event is a probe.
 func (o *overload) sustained(ctx context.Context, d time.Duration) ([]overloadResult, error) {
-	const convs, rate = 1000, 2000
+	const convs = 1000
+	r := overloadResult{Scenario: "sustained", Rate: 2000}
 	readers, peers, before, err := o.conversations(ctx, "u", convs)
 	if err != nil {
 		return nil, err
 	}
-	p, w := newProbes(), o.watch(ctx)
-	stop := p.poll(ctx, o.em)
+	p, stop := newProbes(), o.watch(ctx, &r)
 	defer stop()
+	defer p.poll(ctx, o.em)()
 	var mu sync.Mutex
 	last := map[string]int64{}
-	lr, err := o.post(ctx, rate, int64(d.Seconds()*rate), d, func(i int64) request {
+	lr, err := o.post(ctx, r.Rate, int64(d.Seconds()*r.Rate), d, func(i int64) request {
 		c, rt := int(i%convs), time.Now().Unix()
 		mu.Lock()
 		last[conversation(readers[c], peers[c])] = max(last[conversation(readers[c], peers[c])], rt)
@@ -304,10 +303,10 @@ func (o *overload) sustained(ctx context.Context, d time.Duration) ([]overloadRe
 	if err != nil {
 		return nil, err
 	}
-	applied := p.waitCovered(ctx, o.em, last, 2*time.Minute)
-	r, err := o.result(ctx, "sustained", rate, lr, before)
-	w.end(&r)
-	r.AppliedAfterLast, r.EventToCall = applied, first(p.result())
+	r.AppliedAfterLast = p.waitCovered(ctx, o.em, last, 2*time.Minute)
+	stop()
+	r.EventToCall, _ = p.result()
+	err = o.finish(ctx, &r, lr, before)
 	return []overloadResult{r}, err
 }
 
@@ -322,39 +321,33 @@ func (o *overload) below(ctx context.Context) ([]overloadResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, r...)
 	}
 	return out, nil
 }
 
-func (o *overload) belowPath(ctx context.Context, path string) (overloadResult, error) {
-	const rate, n = 50, 1000
+func (o *overload) belowPath(ctx context.Context, path string) ([]overloadResult, error) {
+	const n = 1000
+	r := overloadResult{Scenario: "below", Path: path, Rate: 50}
 	readers, peers, before, err := o.conversations(ctx, "b"+path[:1], n)
 	if err != nil {
-		return overloadResult{}, err
+		return nil, err
 	}
 	p, rt := newProbes(), time.Now().Unix()
-	stop := p.poll(ctx, o.em)
-	defer stop()
+	defer p.poll(ctx, o.em)()
 	var lr loopResult
 	if path == "chatsync" {
-		lr, err = o.post(ctx, rate, n, time.Minute, func(i int64) request {
+		lr, err = o.post(ctx, r.Rate, n, time.Minute, func(i int64) request {
 			return request{kind: kindConversationRead, id: fmt.Sprintf("ov-%s-b-%d", o.nonce, i), to: readers[i], from: peers[i], msgTime: rt}
 		}, p)
 	} else {
-		lr, err = o.perEvent(ctx, rate, readers, peers, rt, p)
-	}
-	if err != nil {
-		return overloadResult{}, err
+		lr, err = o.perEvent(ctx, r.Rate, readers, peers, rt, p)
 	}
 	want := map[string]int64{}
 	for i := range n {
 		want[conversation(readers[i], peers[i])] = rt
 	}
-	applied := p.waitCovered(ctx, o.em, want, 30*time.Second)
-	r, err := o.result(ctx, "below", rate, lr, before)
-	r.Path, r.AppliedAfterLast, r.EventToCall = path, applied, first(p.result())
-	return r, err
+	return o.applied(ctx, &r, p, want, 30*time.Second, lr, before, err)
 }
 
 // perEvent enqueues one per-event set-read task a conversation at rate.
@@ -386,23 +379,13 @@ func (o *overload) perEvent(ctx context.Context, rate float64, readers, peers []
 // up (its tasks count as growth too).
 func (o *overload) memory(ctx context.Context, d time.Duration, rate float64) ([]overloadResult, error) {
 	const users, convs = 10000, 20000
+	r := overloadResult{Scenario: "memory", Rate: rate, AppliedAfterLast: -1}
 	base, err := o.usedMemory(ctx)
 	before, err2 := o.em.stats(ctx)
 	if err = errors.Join(err, err2); err != nil {
 		return nil, err
 	}
-	var samples []int64
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for sleepUntil(sctx, time.Now().Add(5*time.Second)) {
-			if m, err := o.usedMemory(sctx); err == nil {
-				samples = append(samples, m)
-			}
-		}
-	}()
-	w, seq := o.watch(ctx), uint32(time.Now().UnixNano())
+	stop, seq := o.watch(ctx, &r), uint32(time.Now().UnixNano())
 	lr, err := o.post(ctx, rate, int64(d.Seconds()*rate), d, func(i int64) request {
 		c, s, now := int(i%convs), seq+uint32(i), time.Now().Unix()
 		from := c % users
@@ -410,21 +393,19 @@ func (o *overload) memory(ctx context.Context, d time.Duration, rate float64) ([
 			msgSeq: s, msgRandom: s, msgTime: now, msgKey: msgKey(s, s, now), unread: 1}
 	}, nil)
 	stop()
-	<-done
 	if err != nil {
 		return nil, err
 	}
-	r, err := o.result(ctx, "memory", rate, lr, before)
-	w.end(&r)
-	r.MemoryBaseline, r.MemorySamples = base, samples
-	if k := len(samples) / 3; k > 0 {
+	r.MemoryBaseline = base
+	if k := len(r.MemorySamples) / 3; k > 0 {
 		var sum int64
-		for _, s := range samples[len(samples)-k:] {
+		for _, s := range r.MemorySamples[len(r.MemorySamples)-k:] {
 			sum += s
 		}
 		r.MemoryGrowth = sum/int64(k) - base
 		r.BytesPerRate = float64(r.MemoryGrowth) / rate
 	}
+	err = o.finish(ctx, &r, lr, before)
 	return []overloadResult{r}, err
 }
 
