@@ -199,7 +199,7 @@ redis_benchmark >"$tmp/redis.md"
 echo "bench: ingest sweep, ${secs}s per phase: raw asynq, net/http + asynq, chatsync" >&2
 redis_pid=$(cat "$tmp/redis.pid")
 for c in $conc; do
-	"$lg" raw -out "$res" -label sweep -concurrency "$c" -duration "${secs}s" -db 1 \
+	"$lg" fire -out "$res" -label sweep -system asynq -db 1 -concurrency "$c" -duration "${secs}s" \
 		-cpu-pids "redis=$redis_pid"
 	flush 1
 	"$lg" fire -out "$res" -label sweep -system handler -target "http://127.0.0.1:$hport" \

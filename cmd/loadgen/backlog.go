@@ -27,7 +27,7 @@ type backlogResult struct {
 	// CallbackFailures counts the fill's callbacks chatsync did not
 	// acknowledge: their messages left no tasks.
 	CallbackFailures int64                `json:"callback_failures,omitempty"`
-	Queued           queued               `json:"queued"` // after the fill, or left after the drain
+	Queued           queued               `json:"queued"` // after the fill
 	Seconds          float64              `json:"seconds,omitempty"`
 	Drained          bool                 `json:"drained,omitempty"`
 	PerSecond        map[string][]float64 `json:"per_second,omitempty"`
@@ -130,9 +130,9 @@ func cmdBacklogDrain(ctx context.Context, args []string, stdout io.Writer) error
 
 // drainSeries samples the emulator's calls every interval until the
 // workers have started and the queues are empty with no call for two
-// samples in a row, or until timeout. The series are in calls per second.
+// samples in a row, or until timeout.
 func drainSeries(ctx context.Context, em *emulatorClient, aq *asynq.Inspector, interval, timeout time.Duration) (backlogResult, error) {
-	r := backlogResult{Phase: "drain", PerSecond: map[string][]float64{}}
+	r := backlogResult{Phase: "drain"}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
@@ -140,46 +140,26 @@ func drainSeries(ctx context.Context, em *emulatorClient, aq *asynq.Inspector, i
 	if err != nil {
 		return r, err
 	}
-	prev, prevAt, started, idle := before, start, false, 0
-	for n := 0; !r.Drained && sleepUntil(ctx, time.Now().Add(interval)); n++ {
-		st, err := em.stats(ctx)
-		if err != nil {
-			continue // the next sample covers this one
+	started, idle := false, 0
+	s, err := sample(ctx, em, aq, interval, func(s *sampler) bool {
+		moved := false
+		for api, rates := range s.rates {
+			moved = moved || api != chatapi.APISendMsg && rates[len(rates)-1] > 0
 		}
-		moved := addSample(r.PerSecond, n, prev, st, time.Since(prevAt).Seconds())
-		prev, prevAt = st, time.Now()
-		if r.Queued, err = queueState(aq); err != nil {
-			return r, err
+		started, idle = started || moved, idle+1
+		if s.depth[len(s.depth)-1] > 0 || moved {
+			idle = 0
 		}
-		started = started || moved
-		idle = (idle + 1) * boolInt(r.Queued.left() == 0 && !moved)
 		r.Drained = started && idle >= 2
+		return !r.Drained
+	})
+	if err != nil {
+		return r, err
 	}
-	r.finish(before, prev, start)
-	return r, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// addSample appends sample n (calls per second since prev) of every API
-// to series, and reports whether any call but sendmsg was made.
-func addSample(series map[string][]float64, n int, prev, cur emulator.Stats, seconds float64) bool {
-	moved := false
-	for api, a := range cur.APIs {
-		d := a.Calls - prev.APIs[api].Calls
-		moved = moved || d > 0 && api != chatapi.APISendMsg
-		s := series[api]
-		for len(s) < n {
-			s = append(s, 0)
-		}
-		series[api] = append(s, float64(d)/seconds)
-	}
-	return moved
+	last, err := em.stats(context.WithoutCancel(ctx))
+	r.PerSecond = s.rates
+	r.finish(before, last, start)
+	return r, err
 }
 
 // finish sums up a drain that ended with the counters last.

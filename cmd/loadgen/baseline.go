@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -86,54 +85,31 @@ func autoReadSet(accounts []string) map[string]bool {
 	return m
 }
 
-// cmdRaw runs the raw asynq baseline: the tasks chatsync would make for the
-// same mix, enqueued by one asynq.Client (as an application would) at the
-// same concurrency into database -db (scripts/bench.sh flushes it).
-func cmdRaw(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("raw", flag.ContinueOnError)
-	o := addOptions(fs)
-	cfg, seed := addLoop(fs, loopConfig{concurrency: 8, duration: 10 * time.Second, requests: 1_000_000})
-	db := fs.Int("db", 1, "the database to enqueue into (keep it apart from chatsync's)")
-	label := fs.String("label", "", "label of this phase in the results")
-	cpuPIDs := fs.String("cpu-pids", "", "measure these processes' CPU time per request: name=pid,…")
-	if err := o.parse(fs, args); err != nil {
-		return err
-	}
-	opt, err := o.redis()
+// rawClient returns the asynq.Client of the raw baseline, one for all
+// workers as an application would have, on database -db.
+func (f *fireCommand) rawClient() (*asynq.Client, error) {
+	opt, err := f.redis()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	client := asynq.NewClient(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password,
-		DB: *db, PoolSize: cfg.concurrency + 10})
-	defer client.Close()
-	m := o.benchMix(true)
-	cpu, err := startCPU(*cpuPIDs)
-	if err != nil {
-		return err
-	}
-	var seq atomic.Uint32
-	var enqueued atomic.Int64
-	autoRead := autoReadSet(o.autoRead)
-	res, err := runLoop(ctx, *cfg, func(w int) op {
-		gen := newGenerator(m, *seed+uint64(w)*7919, &seq)
-		return func(ctx context.Context, _ int64) outcome {
-			r := gen.next()
-			ts, err := rawTasks(r, autoRead)
-			n, err2 := enqueue(ctx, client, ts)
-			enqueued.Add(int64(n))
-			if err != nil || err2 != nil {
-				return outcome{kind: r.kind, label: "enqueue"}
-			}
-			return outcome{kind: r.kind, label: outcomeOK}
+	return asynq.NewClient(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password,
+		DB: f.db, PoolSize: f.loop.concurrency + 10}), nil
+}
+
+// rawOp returns an op of the raw baseline: the tasks chatsync would make
+// for gen's requests, enqueued by client without an HTTP hop.
+func (f *fireCommand) rawOp(client *asynq.Client, gen *generator) op {
+	autoRead := autoReadSet(f.autoRead)
+	return func(ctx context.Context, _ int64) outcome {
+		r := gen.next()
+		ts, err := rawTasks(r, autoRead)
+		n, err2 := enqueue(ctx, client, ts)
+		f.tasks.Add(int64(n))
+		if err != nil || err2 != nil {
+			return outcome{kind: r.kind, label: "enqueue"}
 		}
-	})
-	if err != nil {
-		return err
+		return outcome{kind: r.kind, label: outcomeOK}
 	}
-	lr := newLoadResult(systemRaw, *label, *cfg, res)
-	lr.CPU, lr.Tasks = cpu.perRequest(lr.OK), enqueued.Load()
-	fmt.Fprintln(stdout, lr)
-	return appendRecord(o.out, record{Load: &lr})
 }
 
 // handler is the second baseline: the callback target a user would write

@@ -204,3 +204,32 @@ func TestFireOutcomes(t *testing.T) {
 		t.Errorf("server gone: %q, want net:refused", got)
 	}
 }
+
+// fire -system asynq enqueues the mix's tasks straight into -db and
+// records how many.
+func TestFireRaw(t *testing.T) {
+	_, insp, _ := setup(t)
+	out := t.TempDir() + "/results.jsonl"
+	err := cmdFire(context.Background(), []string{"-system", "asynq", "-redis", redistest.URL(t), "-db", "7",
+		"-requests", "200", "-concurrency", "4", "-events-secret", testSecret, "-auto-read", "bot", "-out", out}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := readResults(out)
+	if err != nil || len(res.loads) != 1 {
+		t.Fatalf("results %+v, %v; want one load phase", res, err)
+	}
+	var queued int
+	queues, _ := insp.Queues()
+	for _, q := range queues {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued += info.Pending + info.Scheduled
+	}
+	if l := res.loads[0]; l.System != systemRaw || l.OK != 200 || l.Tasks < 150 || int64(queued) != l.Tasks {
+		t.Errorf("%s: %d ok, %d tasks recorded, %d queued; want asynq, 200 ok, as many queued as recorded (about one a request)",
+			l.System, l.OK, l.Tasks, queued)
+	}
+}

@@ -212,3 +212,37 @@ func waitDrained(ctx context.Context, aq *asynq.Inspector, em *emulatorClient, t
 	}
 	return false, time.Since(start), nil
 }
+
+// sampler holds, per sample, each API's calls per second since the
+// previous one and the tasks left in chatsync's queues.
+type sampler struct {
+	rates map[string][]float64
+	depth []int
+}
+
+// sample samples every interval until ctx is done or after, which sees
+// each new sample, returns false.
+func sample(ctx context.Context, em *emulatorClient, aq *asynq.Inspector, interval time.Duration, after func(*sampler) bool) (*sampler, error) {
+	s := &sampler{rates: map[string][]float64{}}
+	prev, err := em.stats(ctx)
+	prevAt := time.Now()
+	for n := 0; err == nil && sleepUntil(ctx, time.Now().Add(interval)); n++ {
+		st, err1 := em.stats(ctx)
+		q, err2 := queueState(aq)
+		if err1 != nil || err2 != nil {
+			continue // the next sample covers this one
+		}
+		for api, a := range st.APIs {
+			series := s.rates[api]
+			for len(series) < n {
+				series = append(series, 0)
+			}
+			s.rates[api] = append(series, float64(a.Calls-prev.APIs[api].Calls)/time.Since(prevAt).Seconds())
+		}
+		prev, prevAt, s.depth = st, time.Now(), append(s.depth, q.left())
+		if after != nil && !after(s) {
+			break
+		}
+	}
+	return s, err
+}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hibiken/asynq"
 )
 
 // newHTTPClient returns a client with a keep-alive pool for n workers and
@@ -140,6 +142,9 @@ type fireCommand struct {
 	drainTimeout  time.Duration
 	rssPID        int
 	otlp          string
+	db            int           // of the raw baseline
+	raw           *asynq.Client // the raw baseline's, with -system asynq
+	tasks         atomic.Int64  // the raw baseline's enqueued
 }
 
 func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
@@ -147,7 +152,8 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	f := &fireCommand{options: addOptions(fs)}
 	f.loop, f.seed = addLoop(fs, loopConfig{concurrency: 8, duration: 10 * time.Second, requests: 1_000_000})
 	fs.StringVar(&f.label, "label", "", "label of this phase in the results (sweep, half, memory, e2e, tracing)")
-	fs.StringVar(&f.system, "system", systemChatsync, "what -target is: chatsync, chatsync+tracing, or handler for the hand-written baseline")
+	fs.StringVar(&f.system, "system", systemChatsync, "what is measured: chatsync, chatsync+tracing, handler (the hand-written baseline at -target) or asynq (the raw baseline, into -redis's -db)")
+	fs.IntVar(&f.db, "db", 1, "-system asynq: the database to enqueue into (keep it apart from chatsync's)")
 	fs.StringVar(&f.cpuPIDs, "cpu-pids", "", "measure these processes' CPU time per request: name=pid,…")
 	fs.StringVar(&f.rateFrom, "rate-from", "", "set -rate to half the best chatsync sweep rate in this results file")
 	fs.StringVar(&f.bestFrom, "concurrency-from", "", "set -concurrency to that of the best chatsync sweep rate in this results file")
@@ -169,6 +175,12 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := f.fromResults(); err != nil {
 		return err
+	}
+	if f.system == systemRaw {
+		if f.raw, err = f.rawClient(); err != nil {
+			return err
+		}
+		defer f.raw.Close()
 	}
 	return f.run(ctx, stdout)
 }
@@ -257,7 +269,7 @@ func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResu
 		return loadResult{}, nil, err
 	}
 	lr := newLoadResult(f.system, f.label, *f.loop, res)
-	lr.CPU = cpu.perRequest(lr.OK)
+	lr.CPU, lr.Tasks = cpu.perRequest(lr.OK), f.tasks.Load()
 	if f.otlp != "" {
 		err = f.countTraces(ctx, &lr, traces)
 	}
@@ -272,7 +284,7 @@ func (f *fireCommand) countTraces(ctx context.Context, lr *loadResult, before ot
 }
 
 // newOp returns the factory of the workers' ops: each its own signer and
-// generator, all one HTTP client and one MsgSeq.
+// generator, all one HTTP client (or raw asynq.Client) and one MsgSeq.
 func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 	client, seq := newHTTPClient(f.loop.concurrency), new(atomic.Uint32)
 	return func(w int) op {
@@ -281,6 +293,9 @@ func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 			panic(err)
 		}
 		fr := &firer{client: client, signer: s, gen: newGenerator(m, *f.seed+uint64(w)*7919, seq)}
+		if f.raw != nil {
+			return f.rawOp(f.raw, fr.gen)
+		}
 		if e2e != nil {
 			fr.prepare, fr.sent = e2e.prepare, e2e.probes.sent
 		}

@@ -30,8 +30,8 @@ import (
 const usage = `usage: loadgen <command> [flags]
 
 commands:
-  fire           signed callbacks and app events at chatsync serve (-e2e, -rss-pid, -otlp)
-  raw            the raw asynq baseline: the same tasks enqueued by an asynq.Client
+  fire           signed callbacks and app events at chatsync serve (-e2e, -rss-pid, -otlp),
+                 or the raw asynq baseline: their tasks enqueued by an asynq.Client (-system asynq)
   handler        serve the hand-written net/http + asynq callback target (a second baseline)
   otlp           a local OTLP/HTTP trace receiver that counts what it gets
   burst          real messages through the emulator; unread calls and snapshot convergence
@@ -55,7 +55,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	commands := map[string]func(context.Context, []string, io.Writer) error{
-		"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "otlp": cmdOTLP, "burst": cmdBurst,
+		"fire": cmdFire, "handler": cmdHandler, "otlp": cmdOTLP, "burst": cmdBurst,
 		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain, "overload": cmdOverload,
 		"report": cmdReport,
 	}

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,35 +114,34 @@ func (o *overload) conversations(ctx context.Context, tag string, n int) (reader
 	return readers, peers, before, err
 }
 
-// watch samples into r, every second until stopped, the calls of each API
-// (for the busiest second) and the queue depth, and every 5 s for the
-// memory scenario Redis's used_memory.
+// watch samples, every second until stopped, the calls of each API and
+// the queue depth into r, and for the memory scenario Redis's used_memory
+// every 5 s. Stopping twice is stopping once.
 func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	r.PeakPerSecond = map[string]int64{}
+	done := make(chan *sampler)
 	go func() {
-		defer close(done)
-		last, _ := o.em.stats(ctx)
-		for n := 1; sleepUntil(ctx, time.Now().Add(time.Second)); n++ {
-			if st, err := o.em.stats(ctx); err == nil {
-				for api, s := range st.APIs {
-					r.PeakPerSecond[api] = max(r.PeakPerSecond[api], s.Calls-last.APIs[api].Calls)
-				}
-				r.SetReadPerSecond = append(r.SetReadPerSecond, st.APIs[chatapi.APISetMsgRead].Calls-last.APIs[chatapi.APISetMsgRead].Calls)
-				last = st
-			}
-			if q, err := queueState(o.aq); err == nil {
-				r.Depth = append(r.Depth, q.left())
-			}
-			if r.Scenario == "memory" && n%5 == 0 {
+		s, _ := sample(ctx, o.em, o.aq, time.Second, func(s *sampler) bool {
+			if r.Scenario == "memory" && len(s.depth)%5 == 0 {
 				if m, err := o.usedMemory(ctx); err == nil {
 					r.MemorySamples = append(r.MemorySamples, m)
 				}
 			}
-		}
+			return true
+		})
+		done <- s
 	}()
-	return func() { cancel(); <-done }
+	return sync.OnceFunc(func() {
+		cancel()
+		s := <-done
+		r.Depth, r.PeakPerSecond = s.depth, map[string]int64{}
+		for api, rates := range s.rates {
+			r.PeakPerSecond[api] = int64(math.Round(slices.Max(rates)))
+		}
+		for _, v := range s.rates[chatapi.APISetMsgRead] {
+			r.SetReadPerSecond = append(r.SetReadPerSecond, int64(math.Round(v)))
+		}
+	})
 }
 
 // post fires the requests next makes at rate until n were started or d
