@@ -42,65 +42,56 @@ type backlogResult struct {
 // fill: each leaves a set-read, a read-receipt and an unread task.
 func cmdBacklogFill(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backlog-fill", flag.ContinueOnError)
-	o := addOptions(fs)
 	// Paced: the emulator posts the callbacks of distinct conversations at
 	// once, and thousands would reach serve together.
 	cfg, _ := addLoop(fs, loopConfig{concurrency: 16, rate: 400, duration: 2 * time.Minute, requests: 4000})
-	if err := o.parse(fs, args); err != nil {
+	s, err := addOptions(fs).parseOpen(fs, args)
+	if err != nil {
 		return err
 	}
-	chat, err := o.chatClient()
-	if err != nil || len(o.autoRead) == 0 || o.redisURL == "" {
-		return errors.Join(err, errors.New("-auto-read and -redis (or their environment variables) are required"))
+	defer s.close()
+	if len(s.autoRead) == 0 {
+		return errors.New("-auto-read (or $AUTO_READ_ACCOUNTS) is required")
 	}
-	em := newEmulatorClient(o.emulator)
-	ids := slices.Clone(o.autoRead)
+	ids := slices.Clone(s.autoRead)
 	for i := range cfg.requests {
 		ids = append(ids, user(int(i)))
 	}
-	before, err := em.stats(ctx)
+	before, err := s.em.stats(ctx)
 	if err == nil {
-		err = errors.Join(em.importAccounts(ctx, ids), em.setRateLimit(ctx, -1))
+		err = errors.Join(s.em.importAccounts(ctx, ids), s.em.setRateLimit(ctx, -1))
 	}
 	if err != nil {
 		return err
 	}
-	defer em.setRateLimit(context.WithoutCancel(ctx), emulator.DefaultRateLimit)
+	defer s.em.setRateLimit(context.WithoutCancel(ctx), emulator.DefaultRateLimit)
 	res, err := runLoop(ctx, *cfg, func(int) op {
 		return func(ctx context.Context, i int64) outcome {
-			return sendOutcome(chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: user(int(i)),
-				ToAccount: o.autoRead[int(i)%len(o.autoRead)], MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
+			return sendOutcome(s.chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: user(int(i)),
+				ToAccount: s.autoRead[int(i)%len(s.autoRead)], MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
 		}
 	})
-	if err != nil {
-		return err
-	}
 	r := backlogResult{Phase: "fill", Messages: res.ok(), FillSeconds: res.elapsed.Seconds()}
-	if err := waitCallbacks(ctx, o, em, before, &r); err != nil {
+	if err = errors.Join(err, s.waitCallbacks(ctx, before, &r)); err != nil {
 		return err
 	}
-	return emit(stdout, o.out, record{Backlog: &r})
+	return emit(stdout, s.out, record{Backlog: &r})
 }
 
 // waitCallbacks waits until the emulator has sent the fill's AfterSendMsg
 // callbacks, and records the queues then and the failed callbacks.
-func waitCallbacks(ctx context.Context, o *options, em *emulatorClient, before emulator.Stats, r *backlogResult) error {
-	aq, err := o.newInspector()
-	if err != nil {
-		return err
-	}
-	defer aq.Close()
+func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *backlogResult) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := emulator.CommandAfterSendMsg
 	for sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
-		st, err := em.stats(ctx)
+		st, err := s.em.stats(ctx)
 		if err != nil {
 			return err
 		}
 		if st.Callbacks[cmd].Sent-before.Callbacks[cmd].Sent >= r.Messages {
 			r.CallbackFailures = st.Callbacks[cmd].Failed - before.Callbacks[cmd].Failed
-			r.Queued, err = queueState(aq)
+			r.Queued, err = queueState(s.aq)
 			return err
 		}
 	}
@@ -111,21 +102,17 @@ func waitCallbacks(ctx context.Context, o *options, em *emulatorClient, before e
 // emulator's counters every second until the queues are empty.
 func cmdBacklogDrain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backlog-drain", flag.ContinueOnError)
-	o := addOptions(fs)
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
-	if err := o.parse(fs, args); err != nil {
-		return err
-	}
-	aq, err := o.newInspector()
+	s, err := addOptions(fs).parseOpen(fs, args)
 	if err != nil {
 		return err
 	}
-	defer aq.Close()
-	r, err := drainSeries(ctx, newEmulatorClient(o.emulator), aq, time.Second, min(*timeout, maxDuration))
+	defer s.close()
+	r, err := drainSeries(ctx, s.em, s.aq, time.Second, min(*timeout, maxDuration))
 	if err != nil {
 		return err
 	}
-	return emit(stdout, o.out, record{Backlog: &r})
+	return emit(stdout, s.out, record{Backlog: &r})
 }
 
 // drainSeries samples the emulator's calls every interval until the

@@ -36,9 +36,8 @@ type burstResult struct {
 
 // burst is one burst measurement, on accounts of its own.
 type burst struct {
-	*options
+	*session
 	users, peers int
-	em           *emulatorClient
 	http         *http.Client
 	nonce        string
 }
@@ -48,17 +47,19 @@ func (b *burst) peerID(u, p int) string { return fmt.Sprintf("bp%s_%03d_%03d", b
 
 func cmdBurst(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("burst", flag.ContinueOnError)
-	b := &burst{options: addOptions(fs), http: newHTTPClient(8), nonce: strconv.FormatInt(time.Now().Unix()%46656, 36)}
+	o := addOptions(fs)
+	b := &burst{http: newHTTPClient(8), nonce: strconv.FormatInt(time.Now().Unix()%46656, 36)}
 	cfg, _ := addLoop(fs, loopConfig{concurrency: 8, rate: 150, duration: time.Minute, requests: 2000})
 	fs.IntVar(&b.users, "targets", 20, "users receiving the burst")
 	fs.IntVar(&b.peers, "peers", 5, "distinct senders per user")
-	if err := b.parse(fs, args); err != nil {
+	var err error
+	if b.session, err = o.parseOpen(fs, args); err != nil {
 		return err
 	}
-	if b.redisURL == "" || b.apiKey == "" {
-		return errors.New("-redis and -api-key (or $REDIS_URL and $API_KEY) are required")
+	defer b.close()
+	if b.apiKey == "" {
+		return errors.New("-api-key (or $API_KEY) is required")
 	}
-	b.em = newEmulatorClient(b.emulator)
 	before, err := b.em.stats(ctx)
 	if err != nil {
 		return err
@@ -84,17 +85,13 @@ func (b *burst) send(ctx context.Context, cfg loopConfig) (burstResult, error) {
 			ids = append(ids, b.peerID(u, p))
 		}
 	}
-	chat, err := b.chatClient()
-	if err == nil {
-		err = b.em.importAccounts(ctx, ids)
-	}
-	if err != nil {
+	if err := b.em.importAccounts(ctx, ids); err != nil {
 		return burstResult{}, err
 	}
 	res, err := runLoop(ctx, cfg, func(int) op {
 		return func(ctx context.Context, i int64) outcome {
 			u, p := int(i)%b.users, int(i)/b.users%b.peers
-			return sendOutcome(chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: b.peerID(u, p), ToAccount: b.userID(u),
+			return sendOutcome(b.chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: b.peerID(u, p), ToAccount: b.userID(u),
 				MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
 		}
 	})
@@ -178,12 +175,7 @@ func (b *burst) snapshot(ctx context.Context, id string) (*tasks.Snapshot, error
 // settle waits for chatsync's queues to drain and counts the API calls the
 // burst cost.
 func (b *burst) settle(ctx context.Context, r *burstResult, before emulator.Stats) error {
-	aq, err := b.newInspector()
-	if err != nil {
-		return err
-	}
-	defer aq.Close()
-	if _, _, err := waitDrained(ctx, aq, b.em, time.Minute); err != nil {
+	if _, _, err := waitDrained(ctx, b.aq, b.em, time.Minute); err != nil {
 		return err
 	}
 	after, err := b.em.stats(ctx)

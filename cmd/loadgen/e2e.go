@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
@@ -33,9 +30,7 @@ type e2eResult struct {
 
 // e2eRun is an end-to-end measurement under way.
 type e2eRun struct {
-	em       *emulatorClient
-	aq       *asynq.Inspector
-	chat     *chatapi.Client
+	*session
 	probes   *probes
 	before   emulator.Stats
 	stopPoll func()
@@ -44,27 +39,21 @@ type e2eRun struct {
 // startE2E imports the mix's accounts into the emulator, takes its
 // counters and starts watching for the probes' API calls.
 func startE2E(ctx context.Context, o *options, m mix) (*e2eRun, error) {
-	if o.redisURL == "" {
-		return nil, errors.New("-e2e needs -redis (or $REDIS_URL) to see chatsync's queues drain")
+	s, err := o.open()
+	if err != nil {
+		return nil, err
 	}
-	e := &e2eRun{em: newEmulatorClient(o.emulator), probes: newProbes()}
+	e := &e2eRun{session: s, probes: newProbes()}
 	ids := append([]string(nil), m.autoReadAccounts...)
 	for i := range m.users {
 		ids = append(ids, user(i))
 	}
-	err := e.em.importAccounts(ctx, ids)
-	if err == nil {
-		e.chat, err = o.chatClient()
+	if err := e.em.importAccounts(ctx, ids); err != nil {
+		s.close()
+		return nil, err
 	}
-	if err == nil {
-		e.aq, err = o.newInspector()
-	}
-	if err == nil {
-		if e.before, err = e.em.stats(ctx); err != nil {
-			e.aq.Close()
-		}
-	}
-	if err != nil {
+	if e.before, err = e.em.stats(ctx); err != nil {
+		s.close()
 		return nil, err
 	}
 	e.stopPoll = e.probes.poll(ctx, e.em)
@@ -90,7 +79,7 @@ func (e *e2eRun) close() {
 	if e.stopPoll != nil {
 		e.stopPoll()
 	}
-	e.aq.Close()
+	e.session.close()
 }
 
 // finish waits for chatsync to finish the run's work and sums it up.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
@@ -93,12 +95,45 @@ func (e *emulatorClient) do(ctx context.Context, method, path string, body, out 
 	return nil
 }
 
-// chatClient returns a Chat client of the emulator, as the app admin.
-func (o *options) chatClient() (*chatapi.Client, error) {
-	if o.secretKey == "" {
-		return nil, fmt.Errorf("-secret-key (or $CHAT_SECRET_KEY) is required to send messages through the emulator")
+// session is what the emulator-backed measurements work with: the
+// emulator's inspection surface, a Chat client of it as the app admin, and
+// chatsync's Redis (an asynq Inspector and a client).
+type session struct {
+	*options
+	em   *emulatorClient
+	chat *chatapi.Client
+	aq   *asynq.Inspector
+	rdb  *redis.Client
+}
+
+// open connects a session; close it when done.
+func (o *options) open() (*session, error) {
+	if o.redisURL == "" || o.secretKey == "" {
+		return nil, fmt.Errorf("-redis and -secret-key (or $REDIS_URL and $CHAT_SECRET_KEY) are required")
 	}
-	return chatapi.New(chatapi.Config{SDKAppID: o.appID, SecretKey: o.secretKey, Admin: o.admin, BaseURL: o.emulator})
+	opt, err := o.redis()
+	if err != nil {
+		return nil, err
+	}
+	chat, err := chatapi.New(chatapi.Config{SDKAppID: o.appID, SecretKey: o.secretKey, Admin: o.admin, BaseURL: o.emulator})
+	if err != nil {
+		return nil, err
+	}
+	return &session{options: o, em: newEmulatorClient(o.emulator), chat: chat, rdb: redis.NewClient(opt),
+		aq: asynq.NewInspector(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB})}, nil
+}
+
+// parseOpen parses args and opens a session.
+func (o *options) parseOpen(fs *flag.FlagSet, args []string) (*session, error) {
+	if err := o.parse(fs, args); err != nil {
+		return nil, err
+	}
+	return o.open()
+}
+
+func (s *session) close() {
+	s.aq.Close()
+	s.rdb.Close()
 }
 
 // apiCalls are the calls of each API made between two emulator Stats,
@@ -141,16 +176,6 @@ func (c apiCalls) rateLimited() (n int64) {
 		n += codes["60007"]
 	}
 	return n
-}
-
-// newInspector returns an asynq Inspector of chatsync's Redis.
-func (o *options) newInspector() (*asynq.Inspector, error) {
-	opt, err := o.redis()
-	if err != nil {
-		return nil, err
-	}
-	return asynq.NewInspector(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username,
-		Password: opt.Password, DB: opt.DB}), nil
 }
 
 // queued is the work left in chatsync's queues.

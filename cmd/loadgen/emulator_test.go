@@ -28,8 +28,7 @@ func newEmulator(t *testing.T) (*emulatorClient, *chatapi.Client) {
 	}
 	srv := httptest.NewServer(e.Handler())
 	t.Cleanup(func() { srv.Close(); e.Close() })
-	o := &options{appID: testAppID, secretKey: testKey, admin: emulator.DefaultAdmin, emulator: srv.URL}
-	c, err := o.chatClient()
+	c, err := chatapi.New(chatapi.Config{SDKAppID: testAppID, SecretKey: testKey, Admin: emulator.DefaultAdmin, BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +138,8 @@ func TestBurstAgrees(t *testing.T) {
 	store := &snapshots{m: map[string]*tasks.Snapshot{}}
 	srv := httptest.NewServer(newWebhook(t, client, opt, webhook.Config{APIKey: "key-for-tests", Snapshots: store}))
 	defer srv.Close()
-	b := &burst{options: &options{target: srv.URL, apiKey: "key-for-tests"}, users: 1, peers: 2, em: em, http: newHTTPClient(1), nonce: "t"}
+	b := &burst{session: &session{options: &options{target: srv.URL, apiKey: "key-for-tests"}, em: em}, users: 1, peers: 2,
+		http: newHTTPClient(1), nonce: "t"}
 	u, p0, p1 := b.userID(0), b.peerID(0, 0), b.peerID(0, 1)
 	if err := em.importAccounts(ctx, []string{u, p0, p1}); err != nil {
 		t.Fatal(err)

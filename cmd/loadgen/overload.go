@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
@@ -53,23 +52,21 @@ type overloadResult struct {
 
 // overload runs the scenarios against a running serve, work and emulator.
 type overload struct {
-	*options
-	em    *emulatorClient
-	aq    *asynq.Inspector
-	rdb   *redis.Client
-	chat  *chatapi.Client
+	*session
 	nonce string // keeps the accounts of two runs apart
 }
 
 func cmdOverload(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("overload", flag.ContinueOnError)
-	o := &overload{options: addOptions(fs), nonce: strconv.FormatInt(time.Now().UnixNano()%46656, 36)}
+	o, opts := &overload{nonce: strconv.FormatInt(time.Now().UnixNano()%46656, 36)}, addOptions(fs)
 	scenario := fs.String("scenario", "reads", "reads, receipts, sustained, below or memory")
 	duration := fs.Duration("duration", time.Minute, "sustained and memory: how long to post")
 	rate := fs.Float64("rate", 1000, "memory: callbacks per second")
-	if err := o.parse(fs, args); err != nil {
+	var err error
+	if o.session, err = opts.parseOpen(fs, args); err != nil {
 		return err
 	}
+	defer o.close()
 	scenarios := map[string]func(context.Context) ([]overloadResult, error){
 		"reads": o.reads, "receipts": o.receipts, "below": o.below,
 		"sustained": func(ctx context.Context) ([]overloadResult, error) { return o.sustained(ctx, *duration) },
@@ -79,26 +76,11 @@ func cmdOverload(ctx context.Context, args []string, stdout io.Writer) error {
 	if !ok || *rate <= 0 || *rate > 10000 || *duration > 30*time.Minute {
 		return fmt.Errorf("-scenario %q, -rate %v, -duration %v: want a scenario, 1 to 10000/s, at most 30m", *scenario, *rate, *duration)
 	}
-	rs, err := o.start(ctx, run)
+	rs, err := run(ctx)
 	for i := range rs {
 		err = errors.Join(err, emit(stdout, o.out, record{Overload: &rs[i]}))
 	}
 	return err
-}
-
-func (o *overload) start(ctx context.Context, run func(context.Context) ([]overloadResult, error)) ([]overloadResult, error) {
-	opt, err := o.redis()
-	if err != nil {
-		return nil, err
-	}
-	if o.chat, err = o.chatClient(); err != nil {
-		return nil, err
-	}
-	o.em, o.rdb = newEmulatorClient(o.emulator), redis.NewClient(opt)
-	o.aq = asynq.NewInspector(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB})
-	defer o.rdb.Close()
-	defer o.aq.Close()
-	return run(ctx)
 }
 
 // conversations imports n conversations (reader i with peer i) and returns

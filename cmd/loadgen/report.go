@@ -294,8 +294,9 @@ func p99(l *loadResult) float64 {
 	return l.Latency.P99
 }
 
+// at returns s[i], or the zero value when i is out of range.
 func at[T any](s []T, i int) (v T) {
-	if i < len(s) {
+	if i >= 0 && i < len(s) {
 		v = s[i]
 	}
 	return v
