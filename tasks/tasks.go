@@ -230,11 +230,8 @@ func (b Builder) build(typ, queue string, payload any, invalid error, idParts []
 func IsDuplicate(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
 
 func userID(field, id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%s is empty", field)
-	case len(id) > chatapi.MaxUserIDLen:
-		return fmt.Errorf("%s is longer than %d bytes", field, chatapi.MaxUserIDLen)
+	if err := chatapi.CheckUserID(id); err != nil {
+		return fmt.Errorf("%s %w", field, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -23,9 +24,9 @@ const (
 
 // Sources of the tasks a callback makes.
 const (
-	sourceAfterSendMsg     = "callback:" + cmdAfterSendMsg
-	sourceAfterMsgReport   = "callback:" + cmdAfterMsgReport
-	sourceAfterMsgWithDraw = "callback:" + cmdAfterMsgWithDraw
+	sourceAfterSendMsg     = "callback:" + chatapi.CommandAfterSendMsg
+	sourceAfterMsgReport   = "callback:" + chatapi.CommandAfterMsgReport
+	sourceAfterMsgWithDraw = "callback:" + chatapi.CommandAfterMsgWithDraw
 )
 
 // callback serves POST /callback: it checks SdkAppid, Sign and RequestTime,
@@ -45,7 +46,7 @@ func (s *Server) callback(c echo.Context) error {
 		return statusError(http.StatusForbidden, "SdkAppid does not match")
 	}
 	if s.token != "" {
-		if err := verifySign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
+		if err := chatapi.VerifyCallbackSign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
 			s.m.callback(label, resultUnauth)
 			return statusError(http.StatusUnauthorized, "%s", err.Error())
 		}
@@ -64,7 +65,7 @@ func (s *Server) callback(c echo.Context) error {
 	}
 
 	if cb.Alert != nil {
-		api := cb.Alert.api()
+		api := alertAPI(cb.Alert)
 		s.m.overLimit(api)
 		s.log.Warn("chat reports an API over 80 % of its rate limit", "api", api,
 			"requests", cb.Alert.Request, "limit", cb.Alert.Limit)
@@ -123,9 +124,9 @@ func (s *Server) callbackInput(cb chatCallback) (tasks.Input, bool, error) {
 
 // sendMsgInput: a delivered message changes To_Account's unread counts; an
 // auto-read recipient also reads and receipts it at once.
-func (s *Server) sendMsgInput(m *sendMsg) tasks.Input {
+func (s *Server) sendMsgInput(m *chatapi.AfterSendMsg) tasks.Input {
 	x := tasks.Input{
-		ID:      tasks.ID(cmdAfterSendMsg, m.FromAccount, m.ToAccount, m.MsgKey),
+		ID:      tasks.ID(chatapi.CommandAfterSendMsg, m.FromAccount, m.ToAccount, m.MsgKey),
 		Account: m.ToAccount,
 		Unread: &tasks.Unread{
 			Account: m.ToAccount,
@@ -148,7 +149,7 @@ func (s *Server) sendMsgInput(m *sendMsg) tasks.Input {
 }
 
 // reportInput: a read report changes Report_Account's unread counts.
-func reportInput(m *msgReport) tasks.Input {
+func reportInput(m *chatapi.AfterMsgReport) tasks.Input {
 	u := &tasks.Unread{
 		Account: m.ReportAccount,
 		Peers:   []string{m.PeerAccount},
@@ -160,7 +161,7 @@ func reportInput(m *msgReport) tasks.Input {
 		u.TotalAt = *m.EventTime
 	}
 	return tasks.Input{
-		ID:      tasks.ID(cmdAfterMsgReport, m.ReportAccount, m.PeerAccount, strconv.FormatInt(m.LastReadTime, 10)),
+		ID:      tasks.ID(chatapi.CommandAfterMsgReport, m.ReportAccount, m.PeerAccount, strconv.FormatInt(m.LastReadTime, 10)),
 		Account: m.ReportAccount,
 		Unread:  u,
 	}
@@ -168,7 +169,7 @@ func reportInput(m *msgReport) tasks.Input {
 
 // withdrawInput: a recall changes To_Account's unread counts; without
 // UnreadMsgNum the total must be fetched again.
-func (s *Server) withdrawInput(m *msgWithdraw) tasks.Input {
+func (s *Server) withdrawInput(m *chatapi.AfterMsgWithDraw) tasks.Input {
 	u := &tasks.Unread{
 		Account: m.ToAccount,
 		Peers:   []string{m.FromAccount},
@@ -185,7 +186,7 @@ func (s *Server) withdrawInput(m *msgWithdraw) tasks.Input {
 	}
 	u.RefreshTotal = u.Total == nil
 	return tasks.Input{
-		ID:      tasks.ID(cmdAfterMsgWithDraw, m.FromAccount, m.ToAccount, m.MsgKey),
+		ID:      tasks.ID(chatapi.CommandAfterMsgWithDraw, m.FromAccount, m.ToAccount, m.MsgKey),
 		Account: m.ToAccount,
 		Unread:  u,
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -51,7 +52,7 @@ const (
 	DefaultReadyTimeout   = 2 * time.Second
 
 	// CallbackWindow is how far a callback's RequestTime may be from now.
-	CallbackWindow = 60 * time.Second
+	CallbackWindow = chatapi.CallbackWindow
 	// EventTolerance is how far an app event's webhook-timestamp may be
 	// from now (Standard Webhooks' recommendation).
 	EventTolerance = 5 * time.Minute
@@ -74,9 +75,10 @@ type Config struct {
 	// which case callbacks are not authenticated and New logs a warning.
 	AllowInsecureCallbacks bool
 
-	// EventSecrets are the Standard Webhooks secrets (whsec_<base64>, at
-	// least 16 bytes once decoded) accepted on POST /v1/events; several
-	// allow key rotation. Empty disables the route: it answers 404.
+	// EventSecrets are the Standard Webhooks secrets (whsec_ and the
+	// base64 of 16 to 64 bytes: tasks.ParseWebhookSecret) accepted on
+	// POST /v1/events; several allow key rotation. Empty disables the
+	// route: it answers 404.
 	EventSecrets []string
 	// APIKey is the bearer token of GET /v1/users/:id/unread. Empty
 	// disables the route: it answers 404.

@@ -84,7 +84,7 @@ func TestStaleRefreshClaim(t *testing.T) {
 	// What a worker killed between the change script and the enqueue of
 	// the refresh leaves: a claimed refresh with no task.
 	// The unread task's ID, as the intake names it: from the callback's ID.
-	crashed := tasks.ID(tasks.TypeUnread, tasks.ID(CommandAfterSendMsg, "writer", "reader", msgs[0].Key))
+	crashed := tasks.ID(tasks.TypeUnread, tasks.ID(chatapi.CommandAfterSendMsg, "writer", "reader", msgs[0].Key))
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	if err := rdb.HSet(ctx, "chatsync:{reader}:refresh", "token", tasks.ClaimToken(crashed), "token_at", now,
 		"first", now, "last", now, "p:writer", 1).Err(); err != nil {
@@ -92,7 +92,7 @@ func TestStaleRefreshClaim(t *testing.T) {
 	}
 	for _, m := range msgs {
 		total, _ := h.Emulator.Unread("reader")
-		if r := h.Sender.Callback(ctx, CommandAfterSendMsg, AfterSendMsgBody(m, &total)); !r.ChatOK() {
+		if r := h.Sender.Callback(ctx, chatapi.CommandAfterSendMsg, AfterSendMsgBody(m, &total)); !r.ChatOK() {
 			t.Fatalf("callback: %s", r)
 		}
 	}
