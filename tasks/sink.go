@@ -37,13 +37,13 @@ type SinkNotify struct {
 	Token   string `json:"token"`
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p SinkNotify) Validate() error {
 	if err := userID("account", p.Account); err != nil {
 		return err
 	}
 	if p.Token == "" {
-		return errors.New("token is empty")
+		return &FieldError{Field: "token", Problem: "is empty"}
 	}
 	return nil
 }

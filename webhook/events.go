@@ -106,3 +106,30 @@ func eventInput(ev Event, id string, index int) tasks.Input {
 	}
 	return x
 }
+
+// source is the Source of the task an event makes.
+func (ev Event) source() string { return "event:" + ev.Type }
+
+// Payloads of the tasks an event makes.
+func (ev Event) setRead() tasks.SetRead {
+	return tasks.SetRead{Account: ev.Account, Peer: ev.Peer, ReadTime: ev.ReadTime, Source: ev.source()}
+}
+
+func (ev Event) readReceipt() tasks.ReadReceipt {
+	return tasks.ReadReceipt{Account: ev.Account, Peer: ev.Peer, MsgKeys: ev.MsgKeys, Source: ev.source()}
+}
+
+func (ev Event) unread() tasks.Unread {
+	return tasks.Unread{Account: ev.Account, Peers: ev.Peers, RefreshTotal: len(ev.Peers) == 0, Source: ev.source()}
+}
+
+// validate runs the Validate method of the event's task payload.
+func (ev Event) validate() error {
+	switch ev.Type {
+	case EventConversationRead:
+		return ev.setRead().Validate()
+	case EventMessagesRead:
+		return ev.readReceipt().Validate()
+	}
+	return ev.unread().Validate()
+}

@@ -87,7 +87,7 @@ func (m *metrics) event(typ, result string) {
 	if m == nil {
 		return
 	}
-	if _, ok := eventFields[typ]; !ok {
+	if _, ok := eventTypes[typ]; !ok {
 		typ = "unknown"
 	}
 	m.events.WithLabelValues(typ, result).Inc()
