@@ -32,38 +32,46 @@ const (
 // callback serves POST /callback: it checks SdkAppid, Sign and RequestTime,
 // decodes the body, turns it into tasks and answers OK once every task is
 // in Redis. Commands chatsync does not act on (BeforeSendMsg included) are
-// answered OK at once: chatsync never blocks a message.
+// answered OK at once: chatsync never blocks a message. Each callback is
+// counted once, here, by command and result.
 func (s *Server) callback(c echo.Context) error {
 	r := c.Request()
-	q, err := parseCallbackQuery(r.URL.RawQuery)
+	label, result, err := s.takeCallback(r)
+	s.m.callback(label, result)
 	if err != nil {
-		s.m.callback(commandLabel(q.Command), resultInvalid)
-		return badRequest(err.Error(), nil)
+		return err
 	}
-	label := commandLabel(q.Command)
-	if q.AppID != s.appID {
-		s.m.callback(label, resultUnauth)
-		return statusError(http.StatusForbidden, "SdkAppid does not match")
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("callback accepted", "command", label, "result", result)
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.ack)
+}
+
+// takeCallback does callback's work. It returns the command's metric
+// label, the result, and the error to answer with, if any.
+func (s *Server) takeCallback(r *http.Request) (label, result string, err error) {
+	q, err := parseCallbackQuery(r.URL.RawQuery)
+	label = commandLabel(q.Command)
+	switch {
+	case err != nil:
+		return label, resultInvalid, badRequest(err.Error(), nil)
+	case q.AppID != s.appID:
+		return label, resultUnauth, statusError(http.StatusForbidden, "SdkAppid does not match")
 	}
 	if s.token != "" {
 		if err := chatapi.VerifyCallbackSign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
-			s.m.callback(label, resultUnauth)
-			return statusError(http.StatusUnauthorized, "%s", err.Error())
+			return label, resultUnauth, statusError(http.StatusUnauthorized, "%s", err.Error())
 		}
 	}
-
 	bd, err := s.readBody(r)
 	if err != nil {
-		s.m.callback(label, resultInvalid)
-		return err
+		return label, resultInvalid, err
 	}
 	cb, err := decodeCallback(q.Command, bd.b) // copies what it keeps
 	s.release(bd)
 	if err != nil {
-		s.m.callback(label, resultInvalid)
-		return badRequest(err.Error(), nil)
+		return label, resultInvalid, badRequest(err.Error(), nil)
 	}
-
 	if cb.Alert != nil {
 		api := alertAPI(cb.Alert)
 		s.m.overLimit(api)
@@ -71,29 +79,22 @@ func (s *Server) callback(c echo.Context) error {
 			"requests", cb.Alert.Request, "limit", cb.Alert.Limit)
 	}
 	x, ok, err := s.callbackInput(cb)
-	if err != nil {
-		s.m.callback(label, resultInvalid)
-		return badRequest(err.Error(), nil)
+	switch {
+	case err != nil:
+		return label, resultInvalid, badRequest(err.Error(), nil)
+	case !ok:
+		return label, resultIgnored, nil
 	}
-	result := resultIgnored
-	if ok {
-		ctx, cancel := context.WithTimeout(r.Context(), s.enqueueTimeout)
-		res, err := s.intake.Accept(ctx, x)
-		cancel()
-		if err != nil {
-			s.m.callback(label, resultUnavailable)
-			return unavailable(err)
-		}
-		result = resultEnqueued
-		if res.Duplicate {
-			result = resultDuplicate
-		}
+	ctx, cancel := context.WithTimeout(r.Context(), s.enqueueTimeout)
+	defer cancel()
+	res, err := s.intake.Accept(ctx, x)
+	switch {
+	case err != nil:
+		return label, resultUnavailable, unavailable(err)
+	case res.Duplicate:
+		return label, resultDuplicate, nil
 	}
-	s.m.callback(label, result)
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.Debug("callback accepted", "command", label, "result", result)
-	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.ack)
+	return label, resultEnqueued, nil
 }
 
 // callbackWindow is how long a callback's redelivery is recognised: a
