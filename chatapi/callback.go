@@ -50,8 +50,7 @@ func CallbackSign(token string, requestTime int64) string {
 
 // sign writes the signature of token and requestTime, as sent, to dst.
 func sign(dst *[2 * sha256.Size]byte, token, requestTime string) {
-	var in [128]byte
-	sum := sha256.Sum256(append(append(in[:0], token...), requestTime...))
+	sum := sha256.Sum256([]byte(token + requestTime))
 	hex.Encode(dst[:], sum[:])
 }
 

@@ -22,7 +22,10 @@ const maxPooledBuffer = 64 << 10
 // bytes come in.
 const initialBodyBuffer = 1 << 10
 
-// body is a request body read into a pooled buffer.
+// body is a request body read into a pooled buffer. The pool pays for
+// itself: without it BenchmarkCallback makes 2 more allocations and about
+// 470 more bytes (+12 %) per callback (CPU time: within the noise of a
+// shared machine).
 type body struct{ b []byte }
 
 // readBody reads r's body into a pooled buffer that grows as bytes

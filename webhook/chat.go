@@ -22,7 +22,10 @@ type callbackQuery struct {
 
 // parseCallbackQuery reads the parameters of a callback's raw query. A
 // parameter given twice is an error, so that no two parsers on the path
-// can disagree about which one counts.
+// can disagree about which one counts. It is written out, with a bit mask
+// for the parameters seen, because url.ParseQuery builds a map of every
+// parameter: with it BenchmarkCallback makes 8 more allocations (+11 %)
+// and about 180 more bytes per callback.
 func parseCallbackQuery(raw string) (callbackQuery, error) {
 	var q callbackQuery
 	var seen uint8

@@ -41,6 +41,9 @@ func newRequestIDs() (*requestIDs, error) {
 	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}, nil
 }
 
+// next returns a new ID. Built in a stack buffer it costs one allocation
+// (BenchmarkCallback: one fewer per request than prefix +
+// strconv.FormatUint).
 func (g *requestIDs) next() string {
 	var b [40]byte
 	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
