@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/chatsync/chatsync/chatapi"
-	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 // TestBadInputRejected: forged, stale, misdirected, oversized, malformed
@@ -95,7 +94,7 @@ func TestBadInputRejected(t *testing.T) {
 		want int
 	}{
 		{"callback: forged Sign", callback(query(strings.Repeat("ab", 32), unix), valid), 401},
-		{"callback: Sign made with another token", callback(query(emulator.CallbackSign("not-the-token", unix), unix), valid), 401},
+		{"callback: Sign made with another token", callback(query(chatapi.CallbackSign("not-the-token", unix), unix), valid), 401},
 		{"callback: Sign in upper case", callback(query(strings.ToUpper(s.Sign(unix)), unix), valid), 401},
 		{"callback: stale RequestTime", callback(query(s.Sign(unix-120), unix-120), valid), 401},
 		{"callback: future RequestTime", callback(query(s.Sign(unix+120), unix+120), valid), 401},
