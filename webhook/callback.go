@@ -50,18 +50,10 @@ func (s *Server) callback(c echo.Context) error {
 // takeCallback does callback's work. It returns the command's metric
 // label, the result, and the error to answer with, if any.
 func (s *Server) takeCallback(r *http.Request) (label, result string, err error) {
-	q, err := parseCallbackQuery(r.URL.RawQuery)
+	q, result, err := s.checkQuery(r.URL.RawQuery)
 	label = commandLabel(q.Command)
-	switch {
-	case err != nil:
-		return label, resultInvalid, badRequest(err.Error(), nil)
-	case q.AppID != s.appID:
-		return label, resultUnauth, statusError(http.StatusForbidden, "SdkAppid does not match")
-	}
-	if s.token != "" {
-		if err := chatapi.VerifyCallbackSign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
-			return label, resultUnauth, statusError(http.StatusUnauthorized, "%s", err.Error())
-		}
+	if err != nil {
+		return label, result, err
 	}
 	bd, err := s.readBody(r)
 	if err != nil {
@@ -95,6 +87,25 @@ func (s *Server) takeCallback(r *http.Request) (label, result string, err error)
 		return label, resultDuplicate, nil
 	}
 	return label, resultEnqueued, nil
+}
+
+// checkQuery parses a callback's query and checks its SdkAppid and, with
+// a token, its Sign and RequestTime. On failure it returns the result for
+// the metric and the error to answer with.
+func (s *Server) checkQuery(raw string) (q callbackQuery, result string, err error) {
+	q, err = parseCallbackQuery(raw)
+	switch {
+	case err != nil:
+		return q, resultInvalid, badRequest(err.Error(), nil)
+	case q.AppID != s.appID:
+		return q, resultUnauth, statusError(http.StatusForbidden, "SdkAppid does not match")
+	}
+	if s.token != "" {
+		if err := chatapi.VerifyCallbackSign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
+			return q, resultUnauth, statusError(http.StatusUnauthorized, "%s", err.Error())
+		}
+	}
+	return q, "", nil
 }
 
 // callbackWindow is how long a callback's redelivery is recognised: a

@@ -100,15 +100,42 @@ func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldE
 }
 
 // decodeEvent decodes one event and reports its bad fields (Index 0) in
-// stages, each only if the ones before found nothing: the keys and value
-// types (and what encoding/json lets through: repeated or case-folded
-// keys, nulls) and the type; a field of another type (the type's struct
-// decoded with DisallowUnknownFields); the type's problems; the task
-// payload's own rules, should they ever be stricter than these.
+// stages, each only if the ones before found nothing: those of decodeKeys;
+// a field of another type (the type's struct, decoded with
+// DisallowUnknownFields); the type's problems; the task payload's own
+// rules, should they ever be stricter than these.
 func decodeEvent(raw json.RawMessage, now time.Time) (Event, []FieldError) {
+	ev, p := decodeKeys(raw)
+	if len(p) > 0 {
+		return ev, p
+	}
+	t := eventTypes[ev.Type]()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(t); err != nil { // nothing else is left to fail
+		return ev, []FieldError{{Field: unknownField(err), Message: "is not a field of " + ev.Type}}
+	}
+	if p = t.problems(now); len(p) > 0 {
+		return ev, p
+	}
+	if len(ev.Peers) == 0 {
+		ev.Peers = nil // [] and absent mean the same
+	}
+	if fe := (*tasks.FieldError)(nil); errors.As(ev.validate(), &fe) {
+		p.add(fe.Field, fe.Problem)
+	}
+	return ev, p
+}
+
+// decodeKeys decodes an event object into an Event and reports every
+// problem its keys and JSON types show: keys repeated, unknown or
+// case-folded and nulls (which encoding/json would let through), values
+// of the wrong JSON type (the first, as encoding/json reports one), and a
+// type that is missing or unknown.
+func decodeKeys(raw json.RawMessage) (Event, fieldErrors) {
 	obj, err := decodeObject(raw)
 	if err != nil {
-		return Event{}, []FieldError{{Field: "event", Message: "is not a JSON object"}}
+		return Event{}, fieldErrors{{Field: "event", Message: "is not a JSON object"}}
 	}
 	var p fieldErrors
 	seen := make(map[string]bool, len(obj))
@@ -129,30 +156,11 @@ func decodeEvent(raw json.RawMessage, now time.Time) (Event, []FieldError) {
 	if err := json.Unmarshal(raw, &ev); errors.As(err, &te) && !p.has(te.Field) {
 		p.add(te.Field, "is not "+eventKeys[te.Field])
 	}
-	newType := eventTypes[ev.Type]
-	switch {
+	switch _, known := eventTypes[ev.Type]; {
 	case !seen["type"]:
 		p.add("type", "is missing")
-	case newType == nil && !p.has("type"):
+	case !known && !p.has("type"):
 		p.add("type", "is not one of "+EventConversationRead+", "+EventMessagesRead+", "+EventUnreadRefresh)
-	}
-	if len(p) > 0 {
-		return ev, p
-	}
-	t := newType()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(t); err != nil { // nothing else is left to fail
-		return ev, []FieldError{{Field: unknownField(err), Message: "is not a field of " + ev.Type}}
-	}
-	if p = t.problems(now); len(p) > 0 {
-		return ev, p
-	}
-	if len(ev.Peers) == 0 {
-		ev.Peers = nil // [] and absent mean the same
-	}
-	if fe := (*tasks.FieldError)(nil); errors.As(ev.validate(), &fe) {
-		p.add(fe.Field, fe.Problem)
 	}
 	return ev, p
 }
