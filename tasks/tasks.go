@@ -147,28 +147,28 @@ type Unread struct {
 	Source       string `json:"source,omitempty"`
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p SetRead) Validate() error {
 	return firstErr(userID("account", p.Account), userID("peer", p.Peer), nonNegative("read_time", p.ReadTime))
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p ReadReceipt) Validate() error {
 	if err := firstErr(userID("account", p.Account), userID("peer", p.Peer)); err != nil {
 		return err
 	}
 	if len(p.MsgKeys) == 0 {
-		return errors.New("msg_keys is empty")
+		return &FieldError{Field: "msg_keys", Problem: "is empty"}
 	}
 	for i, k := range p.MsgKeys {
 		if k == "" {
-			return fmt.Errorf("msg_keys[%d] is empty", i)
+			return &FieldError{Field: fmt.Sprintf("msg_keys[%d]", i), Problem: "is empty"}
 		}
 	}
 	return nil
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p Unread) Validate() error {
 	if err := userID("account", p.Account); err != nil {
 		return err
@@ -179,7 +179,7 @@ func (p Unread) Validate() error {
 		}
 	}
 	if p.Total != nil && *p.Total < 0 {
-		return errors.New("total is negative")
+		return &FieldError{Field: "total", Problem: "is negative"}
 	}
 	return nil
 }
@@ -224,19 +224,27 @@ func (b Builder) build(typ, queue string, payload any, invalid error, idParts []
 // exists: the event was accepted before.
 func IsDuplicate(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
 
+// FieldError is a problem with one field of a task payload: Field names
+// it as in the payload's JSON ("peers[2]"), Problem says what is wrong
+// ("is longer than 32 bytes"). The Validate methods return it.
+type FieldError struct {
+	Field   string
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
+
+// userID returns a *FieldError for an id that cannot be a Chat UserID.
 func userID(field, id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%s is empty", field)
-	case len(id) > chatapi.MaxUserIDLen:
-		return fmt.Errorf("%s is longer than %d bytes", field, chatapi.MaxUserIDLen)
+	if err := chatapi.CheckUserID(id); err != nil {
+		return &FieldError{Field: field, Problem: err.Error()}
 	}
 	return nil
 }
 
 func nonNegative(field string, v int64) error {
 	if v < 0 {
-		return fmt.Errorf("%s is negative", field)
+		return &FieldError{Field: field, Problem: "is negative"}
 	}
 	return nil
 }
