@@ -101,8 +101,7 @@ func (p pending) Validate() error {
 // conversationTask returns the task that applies the pending work of
 // (account, peer) of type typ, queued as gen, and its ID.
 func (b Builder) conversationTask(typ, account, peer, gen string) (*asynq.Task, string, error) {
-	t, err := b.build(typ, QueueRead, pending{Account: account, Peer: peer, Gen: gen}, nil, []string{account, peer, gen})
-	return t, ID(typ, account, peer, gen), err
+	return b.build(typ, QueueRead, pending{Account: account, Peer: peer, Gen: gen}, nil, true, []string{account, peer, gen})
 }
 
 // handleSetRead applies the pending read point of a conversation with one
@@ -524,7 +523,7 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 // mark would add a round trip, and a redelivery finding it would enqueue
 // the task again anyway.
 func (in *Intake) acceptUnread(ctx context.Context, x Input, token string) (Accepted, error) {
-	t, err := in.tasks.Unread(*x.Unread, x.ID)
+	t, id, err := in.tasks.unread(*x.Unread, x.ID)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -536,7 +535,7 @@ func (in *Intake) acceptUnread(ctx context.Context, x Input, token string) (Acce
 	if err := in.confirm(ctx, seenKey(token), "", x.Window); err != nil {
 		return Accepted{}, err
 	}
-	return Accepted{Duplicate: dup, TaskIDs: []string{ID(TypeUnread, x.ID)}}, nil
+	return Accepted{Duplicate: dup, TaskIDs: []string{id}}, nil
 }
 
 // mark is an input's de-duplication mark: its conversation and the gens of
@@ -607,8 +606,7 @@ func (in *Intake) taskList(x Input, m mark) ([]*asynq.Task, []string, error) {
 		}
 	}
 	if x.Unread != nil {
-		t, err := in.tasks.Unread(*x.Unread, x.ID)
-		if err := add(t, ID(TypeUnread, x.ID), err); err != nil {
+		if err := add(in.tasks.unread(*x.Unread, x.ID)); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -51,7 +51,7 @@ func (p SinkNotify) Validate() error {
 // SinkNotify returns a TypeSinkNotify task (queue QueueSink) whose ID
 // derives from idParts. It is not retained after completion.
 func (b Builder) SinkNotify(p SinkNotify, idParts ...string) (*asynq.Task, error) {
-	return b.internal(TypeSinkNotify, QueueSink, p, p.Validate(), idParts)
+	return dropID(b.build(TypeSinkNotify, QueueSink, p, p.Validate(), false, idParts))
 }
 
 // sink posts signed events to the configured URL.

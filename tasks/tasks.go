@@ -186,12 +186,12 @@ func (p Unread) Validate() error {
 
 // SetRead returns a TypeSetRead task whose ID derives from idParts.
 func (b Builder) SetRead(p SetRead, idParts ...string) (*asynq.Task, error) {
-	return b.build(TypeSetRead, QueueRead, p, p.Validate(), idParts)
+	return dropID(b.build(TypeSetRead, QueueRead, p, p.Validate(), true, idParts))
 }
 
 // ReadReceipt returns a TypeReadReceipt task whose ID derives from idParts.
 func (b Builder) ReadReceipt(p ReadReceipt, idParts ...string) (*asynq.Task, error) {
-	return b.build(TypeReadReceipt, QueueRead, p, p.Validate(), idParts)
+	return dropID(b.build(TypeReadReceipt, QueueRead, p, p.Validate(), true, idParts))
 }
 
 // Unread returns a TypeUnread task whose ID derives from idParts. Like the
@@ -200,25 +200,38 @@ func (b Builder) ReadReceipt(p ReadReceipt, idParts ...string) (*asynq.Task, err
 // failure is archived, and kept, as any other); retaining it would cost
 // Redis memory in proportion to the callback rate.
 func (b Builder) Unread(p Unread, idParts ...string) (*asynq.Task, error) {
-	if len(idParts) == 0 {
-		return nil, fmt.Errorf("%s: no identity for the task ID", TypeUnread)
-	}
-	return b.internal(TypeUnread, QueueUnread, p, p.Validate(), idParts)
+	return dropID(b.unread(p, idParts...))
 }
 
-func (b Builder) build(typ, queue string, payload any, invalid error, idParts []string) (*asynq.Task, error) {
+// unread is Unread, also returning the task's ID.
+func (b Builder) unread(p Unread, idParts ...string) (*asynq.Task, string, error) {
+	return b.build(TypeUnread, QueueUnread, p, p.Validate(), false, idParts)
+}
+
+// build returns a task of type typ for queue with payload (or the error
+// invalid) and its ID, which derives from idParts. Unless retain, the task
+// is not kept after completion.
+func (b Builder) build(typ, queue string, payload any, invalid error, retain bool, idParts []string) (*asynq.Task, string, error) {
 	if invalid != nil {
-		return nil, fmt.Errorf("%s: %w", typ, invalid)
+		return nil, "", fmt.Errorf("%s: %w", typ, invalid)
 	}
 	if len(idParts) == 0 {
-		return nil, fmt.Errorf("%s: no identity for the task ID", typ)
+		return nil, "", fmt.Errorf("%s: no identity for the task ID", typ)
 	}
 	data, err := json.Marshal(payload)
 	if err != nil {
-		return nil, fmt.Errorf("%s: encode payload: %w", typ, err)
+		return nil, "", fmt.Errorf("%s: encode payload: %w", typ, err)
 	}
-	return asynq.NewTask(typ, data, b.opts(queue, ID(typ, idParts...))...), nil
+	id := ID(typ, idParts...)
+	opts := b.opts(queue, id)
+	if !retain {
+		opts = append(opts, asynq.Retention(0))
+	}
+	return asynq.NewTask(typ, data, opts...), id, nil
 }
+
+// dropID returns a task and its error, for the exported constructors.
+func dropID(t *asynq.Task, _ string, err error) (*asynq.Task, error) { return t, err }
 
 // IsDuplicate reports whether an enqueue error means the task already
 // exists: the event was accepted before.
