@@ -197,31 +197,26 @@ if [ -z "$only_overload" ]; then
 redis_benchmark >"$tmp/redis.md"
 
 echo "bench: ingest sweep, ${secs}s per phase: raw asynq, net/http + asynq, chatsync" >&2
-redis_pid=$(cat "$tmp/redis.pid")
 for c in $conc; do
-	"$lg" fire -out "$res" -label sweep -system asynq -db 1 -concurrency "$c" -duration "${secs}s" \
-		-cpu-pids "redis=$redis_pid"
+	"$lg" fire -out "$res" -label sweep -system asynq -db 1 -concurrency "$c" -duration "${secs}s"
 	flush 1
 	"$lg" fire -out "$res" -label sweep -system handler -target "http://127.0.0.1:$hport" \
-		-concurrency "$c" -duration "${secs}s" -cpu-pids "handler=$handler_pid,redis=$redis_pid"
+		-concurrency "$c" -duration "${secs}s"
 	flush 3
-	"$lg" fire -out "$res" -label sweep -target "$target" -concurrency "$c" -duration "${secs}s" \
-		-cpu-pids "serve=$serve_pid,redis=$redis_pid"
+	"$lg" fire -out "$res" -label sweep -target "$target" -concurrency "$c" -duration "${secs}s"
 	flush
 done
 
 echo "bench: tracing off and on at the sweep's best concurrency" >&2
-tracing() { # tracing SYSTEM PORT PID
-	local name=serve
-	[ "$1" = handler ] && name=handler
+tracing() { # tracing SYSTEM PORT
 	"$lg" fire -out "$res" -label tracing -system "$1" -target "http://127.0.0.1:$2" -concurrency-from "$res" \
-		-duration "${secs}s" -otlp "http://127.0.0.1:$oport" -cpu-pids "$name=$3,redis=$redis_pid"
+		-duration "${secs}s" -otlp "http://127.0.0.1:$oport"
 	flush "$([ "$1" = handler ] && echo 3)"
 }
-tracing handler "$hport" "$handler_pid"
+tracing handler "$hport"
 for _ in 1 2; do
-	tracing chatsync "$toff" "$serve_off_pid"
-	tracing chatsync+tracing "$ton" "$serve_on_pid"
+	tracing chatsync "$toff"
+	tracing chatsync+tracing "$ton"
 done
 stop serve_off
 stop serve_on
@@ -229,8 +224,7 @@ stop otlp
 stop handler
 
 echo "bench: acknowledgement latency at half the best rate" >&2
-"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" \
-	-concurrency 16 -duration "${secs}s" -cpu-pids "serve=$serve_pid,redis=$redis_pid"
+"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" -concurrency 16 -duration "${secs}s"
 flush
 
 echo "bench: serve's memory over $mem callbacks" >&2
@@ -246,8 +240,7 @@ worker
 
 echo "bench: end to end at 200 events/s for ${e2e_secs}s" >&2
 "$lg" fire -out "$res" -label e2e -e2e -emulator "$emu" -target "$target" -rate 200 \
-	-concurrency 32 -duration "${e2e_secs}s" -drain-timeout 90s \
-	-cpu-pids "serve=$serve_pid,work=$work_pid,redis=$redis_pid,emulator=$emulator_pid"
+	-concurrency 32 -duration "${e2e_secs}s" -drain-timeout 90s
 
 echo "bench: unread burst and snapshot convergence" >&2
 "$lg" burst -out "$res" -emulator "$emu" -target "$target"
@@ -255,11 +248,15 @@ echo "bench: unread burst and snapshot convergence" >&2
 echo "bench: backlog" >&2
 stop work
 flush
-"$lg" backlog-fill -out "$res" -emulator "$emu" -target "$target" -requests 4000
-"$lg" backlog-drain -out "$res" -emulator "$emu" -target "$target" -timeout 3m &
-drain=$!
+"$lg" backlog -out "$res" -emulator "$emu" -target "$target" >"$tmp/backlog.out" &
+backlog=$!
+until grep -q '^filled' "$tmp/backlog.out"; do
+	kill -0 "$backlog" 2>/dev/null || break # failed: wait reports it
+	sleep 0.5
+done
 worker
-wait "$drain"
+wait "$backlog"
+cat "$tmp/backlog.out"
 stop work
 fi
 

@@ -9,27 +9,24 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
-// backlogResult is a backlog of auto-read messages (Phase "fill") or how
-// chatsync's workers worked it off against the emulator's per-API limit
-// (Phase "drain"): per API the calls each second, the sustained rate (the
-// mean over the busy seconds but the first and last), the busiest second
-// and the answers by ErrorCode.
+// backlogResult is a backlog of auto-read messages filled while no worker
+// ran, and how chatsync's workers then worked it off against the
+// emulator's per-API limit: per API the calls each second, the sustained
+// rate (the mean over the busy seconds but the first and last), the
+// busiest second and the answers by ErrorCode.
 type backlogResult struct {
-	Phase       string  `json:"phase"`
-	Messages    int64   `json:"messages,omitempty"`
-	FillSeconds float64 `json:"fill_seconds,omitempty"`
+	Messages    int64   `json:"messages"`
+	FillSeconds float64 `json:"fill_seconds"`
 	// CallbackFailures counts the fill's callbacks chatsync did not
 	// acknowledge: their messages left no tasks.
-	CallbackFailures int64                `json:"callback_failures,omitempty"`
-	Queued           queued               `json:"queued"` // after the fill
-	Seconds          float64              `json:"seconds,omitempty"`
-	Drained          bool                 `json:"drained,omitempty"`
+	CallbackFailures int64                `json:"callback_failures"`
+	Queued           int                  `json:"queued"` // after the fill
+	Seconds          float64              `json:"seconds"`
+	Drained          bool                 `json:"drained"`
 	PerSecond        map[string][]float64 `json:"per_second,omitempty"`
 	Sustained        map[string]float64   `json:"sustained,omitempty"`
 	Busiest          map[string]float64   `json:"busiest,omitempty"`
@@ -37,45 +34,60 @@ type backlogResult struct {
 	RateLimited int64 `json:"rate_limited"`
 }
 
-// cmdBacklogFill sends real messages from distinct users to the auto-read
-// accounts while no worker runs, with the emulator's limit lifted for the
-// fill: each leaves a set-read, a read-receipt and an unread task.
-func cmdBacklogFill(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("backlog-fill", flag.ContinueOnError)
-	// Paced: the emulator posts the callbacks of distinct conversations at
-	// once, and thousands would reach serve together.
-	cfg, _ := addLoop(fs, loopConfig{concurrency: 16, rate: 400, duration: 2 * time.Minute, requests: 4000})
+// backlogMessages is the size of the backlog: each message leaves a
+// set-read, a read-receipt and an unread task.
+const backlogMessages = 4000
+
+// cmdBacklog sends real messages from distinct users to the auto-read
+// accounts while no worker runs (the emulator's limit lifted), prints
+// "filled", then reads the emulator's counters every second while the
+// workers (started by the caller) drain the queues.
+func cmdBacklog(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("backlog", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 3*time.Minute, "give up the drain after this long")
 	s, err := addOptions(fs).parseOpen(fs, args)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	r, err := s.fill(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "filled: %d messages, %d tasks queued\n", r.Messages, r.Queued)
+	if err := s.drainBacklog(ctx, &r, min(*timeout, maxDuration)); err != nil {
+		return err
+	}
+	return emit(stdout, s.out, record{Backlog: &r})
+}
+
+// fill sends the messages, paced: the emulator posts the callbacks of
+// distinct conversations at once, and thousands would reach serve together.
+func (s *session) fill(ctx context.Context) (backlogResult, error) {
 	if len(s.autoRead) == 0 {
-		return errors.New("-auto-read (or $AUTO_READ_ACCOUNTS) is required")
+		return backlogResult{}, errors.New("$AUTO_READ_ACCOUNTS is required")
 	}
 	ids := slices.Clone(s.autoRead)
-	for i := range cfg.requests {
-		ids = append(ids, user(int(i)))
+	for i := range backlogMessages {
+		ids = append(ids, user(i))
 	}
 	before, err := s.em.stats(ctx)
 	if err == nil {
 		err = errors.Join(s.em.importAccounts(ctx, ids), s.em.setRateLimit(ctx, -1))
 	}
 	if err != nil {
-		return err
+		return backlogResult{}, err
 	}
 	defer s.em.setRateLimit(context.WithoutCancel(ctx), emulator.DefaultRateLimit)
-	res, err := runLoop(ctx, *cfg, func(int) op {
+	cfg := loopConfig{concurrency: 16, rate: 400, duration: 2 * time.Minute, requests: backlogMessages}
+	res, err := runLoop(ctx, cfg, func(int) op {
 		return func(ctx context.Context, i int64) outcome {
 			return sendOutcome(s.chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: user(int(i)),
 				ToAccount: s.autoRead[int(i)%len(s.autoRead)], MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
 		}
 	})
-	r := backlogResult{Phase: "fill", Messages: res.ok(), FillSeconds: res.elapsed.Seconds()}
-	if err = errors.Join(err, s.waitCallbacks(ctx, before, &r)); err != nil {
-		return err
-	}
-	return emit(stdout, s.out, record{Backlog: &r})
+	r := backlogResult{Messages: res.ok(), FillSeconds: res.elapsed.Seconds()}
+	return r, errors.Join(err, s.waitCallbacks(ctx, before, &r))
 }
 
 // waitCallbacks waits until the emulator has sent the fill's AfterSendMsg
@@ -91,73 +103,34 @@ func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *b
 		}
 		if st.Callbacks[cmd].Sent-before.Callbacks[cmd].Sent >= r.Messages {
 			r.CallbackFailures = st.Callbacks[cmd].Failed - before.Callbacks[cmd].Failed
-			r.Queued, err = queueState(s.aq)
+			r.Queued, err = queued(s.aq)
 			return err
 		}
 	}
 	return fmt.Errorf("emulator callbacks: %w", ctx.Err())
 }
 
-// cmdBacklogDrain watches the workers drain the backlog: it reads the
-// emulator's counters every second until the queues are empty.
-func cmdBacklogDrain(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("backlog-drain", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
-	s, err := addOptions(fs).parseOpen(fs, args)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	r, err := drainSeries(ctx, s.em, s.aq, time.Second, min(*timeout, maxDuration))
-	if err != nil {
-		return err
-	}
-	return emit(stdout, s.out, record{Backlog: &r})
-}
-
-// drainSeries samples the emulator's calls every interval until the
-// workers have started and the queues are empty with no call for two
-// samples in a row, or until timeout.
-func drainSeries(ctx context.Context, em *emulatorClient, aq *asynq.Inspector, interval, timeout time.Duration) (backlogResult, error) {
-	r := backlogResult{Phase: "drain"}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// drainBacklog samples the emulator's calls every second until the queues
+// are empty with no call for two samples in a row, or until timeout.
+func (s *session) drainBacklog(ctx context.Context, r *backlogResult, timeout time.Duration) error {
 	start := time.Now()
-	before, err := em.stats(ctx)
+	before, err := s.em.stats(ctx)
 	if err != nil {
-		return r, err
+		return err
 	}
-	started, idle := false, 0
-	s, err := sample(ctx, em, aq, interval, func(s *sampler) bool {
-		moved := false
-		for api, rates := range s.rates {
-			moved = moved || api != chatapi.APISendMsg && rates[len(rates)-1] > 0
-		}
-		started, idle = started || moved, idle+1
-		if s.depth[len(s.depth)-1] > 0 || moved {
-			idle = 0
-		}
-		r.Drained = started && idle >= 2
-		return !r.Drained
-	})
+	sm, drained, _, err := s.drain(ctx, time.Second, 2, timeout)
 	if err != nil {
-		return r, err
+		return err
 	}
-	last, err := em.stats(context.WithoutCancel(ctx))
-	r.PerSecond = s.rates
-	r.finish(before, last, start)
-	return r, err
-}
-
-// finish sums up a drain that ended with the counters last.
-func (r *backlogResult) finish(before, last emulator.Stats, start time.Time) {
-	r.Seconds = time.Since(start).Seconds()
+	last, err := s.em.stats(ctx)
+	r.Seconds, r.Drained, r.PerSecond = time.Since(start).Seconds(), drained, sm.rates
 	r.apiCalls = callsBetween(before, last)
 	r.RateLimited = r.rateLimited()
 	r.Sustained, r.Busiest = map[string]float64{}, map[string]float64{}
-	for api, s := range r.PerSecond {
-		r.Sustained[api], r.Busiest[api] = sustained(s), slices.Max(s)
+	for api, series := range sm.rates {
+		r.Sustained[api], r.Busiest[api] = sustained(series), slices.Max(series)
 	}
+	return err
 }
 
 // sustained returns the mean of series over its busy (non-zero) samples

@@ -212,13 +212,12 @@ func (h *handler) event(r *http.Request, body []byte) (request, error) {
 }
 
 // cmdHandler serves the hand-written baseline on a loopback address,
-// enqueueing into database -db, until it is stopped or -for has passed.
+// enqueueing into database -db, until it is stopped (at most 30 minutes).
 func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("handler", flag.ContinueOnError)
 	o := addOptions(fs)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address (loopback only)")
 	db := fs.Int("db", 3, "the database to enqueue into (keep it apart from chatsync's)")
-	lifetime := fs.Duration("for", 30*time.Minute, "stop after this long")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
@@ -236,17 +235,13 @@ func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("events secret: %w", err)
 		}
 	}
-	return serveLoopback(ctx, *addr, h, *lifetime, stdout)
+	return serveLoopback(ctx, *addr, h, stdout)
 }
 
 // serveLoopback serves h on addr, a loopback address, until ctx is done or
-// lifetime has passed.
-func serveLoopback(ctx context.Context, addr string, h http.Handler, lifetime time.Duration, stdout io.Writer) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err == nil {
-		err = checkLoopback(host)
-	}
-	if err != nil {
+// 30 minutes have passed.
+func serveLoopback(ctx context.Context, addr string, h http.Handler, stdout io.Writer) error {
+	if err := checkLoopbackAddr(addr); err != nil {
 		return fmt.Errorf("-addr: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -255,7 +250,7 @@ func serveLoopback(ctx context.Context, addr string, h http.Handler, lifetime ti
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
-	ctx, cancel := context.WithTimeout(ctx, min(lifetime, maxDuration))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	go func() {
 		<-ctx.Done()

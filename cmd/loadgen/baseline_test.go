@@ -210,14 +210,16 @@ func TestFireOutcomes(t *testing.T) {
 func TestFireRaw(t *testing.T) {
 	_, insp, _ := setup(t)
 	out := t.TempDir() + "/results.jsonl"
-	err := cmdFire(context.Background(), []string{"-system", "asynq", "-redis", redistest.URL(t), "-db", "7",
-		"-requests", "200", "-concurrency", "4", "-events-secret", testSecret, "-auto-read", "bot", "-out", out}, io.Discard)
+	t.Setenv("REDIS_URL", redistest.URL(t))
+	t.Setenv("EVENTS_SECRET", testSecret)
+	t.Setenv("AUTO_READ_ACCOUNTS", "bot")
+	err := cmdFire(context.Background(), []string{"-system", "asynq", "-db", "7", "-requests", "200", "-concurrency", "4", "-out", out}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := readResults(out)
-	if err != nil || len(res.loads) != 1 {
-		t.Fatalf("results %+v, %v; want one load phase", res, err)
+	recs, err := readResults(out)
+	if err != nil || len(recs) != 1 || recs[0].Load == nil {
+		t.Fatalf("results %+v, %v; want one load phase", recs, err)
 	}
 	var queued int
 	queues, _ := insp.Queues()
@@ -228,7 +230,7 @@ func TestFireRaw(t *testing.T) {
 		}
 		queued += info.Pending + info.Scheduled
 	}
-	if l := res.loads[0]; l.System != systemRaw || l.OK != 200 || l.Tasks < 150 || int64(queued) != l.Tasks {
+	if l := recs[0].Load; l.System != systemRaw || l.OK != 200 || l.Tasks < 150 || int64(queued) != l.Tasks {
 		t.Errorf("%s: %d ok, %d tasks recorded, %d queued; want asynq, 200 ok, as many queued as recorded (about one a request)",
 			l.System, l.OK, l.Tasks, queued)
 	}

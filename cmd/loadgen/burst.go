@@ -47,24 +47,20 @@ func (b *burst) peerID(u, p int) string { return fmt.Sprintf("bp%s_%03d_%03d", b
 
 func cmdBurst(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("burst", flag.ContinueOnError)
-	o := addOptions(fs)
-	b := &burst{http: newHTTPClient(8), nonce: strconv.FormatInt(time.Now().Unix()%46656, 36)}
-	cfg, _ := addLoop(fs, loopConfig{concurrency: 8, rate: 150, duration: time.Minute, requests: 2000})
-	fs.IntVar(&b.users, "targets", 20, "users receiving the burst")
-	fs.IntVar(&b.peers, "peers", 5, "distinct senders per user")
+	b := &burst{users: 20, peers: 5, http: newHTTPClient(8), nonce: strconv.FormatInt(time.Now().Unix()%46656, 36)}
 	var err error
-	if b.session, err = o.parseOpen(fs, args); err != nil {
+	if b.session, err = addOptions(fs).parseOpen(fs, args); err != nil {
 		return err
 	}
 	defer b.close()
 	if b.apiKey == "" {
-		return errors.New("-api-key (or $API_KEY) is required")
+		return errors.New("$API_KEY is required")
 	}
 	before, err := b.em.stats(ctx)
 	if err != nil {
 		return err
 	}
-	r, err := b.send(ctx, *cfg)
+	r, err := b.send(ctx, loopConfig{concurrency: 8, rate: 150, duration: time.Minute, requests: 2000})
 	if err != nil {
 		return err
 	}
@@ -175,7 +171,7 @@ func (b *burst) snapshot(ctx context.Context, id string) (*tasks.Snapshot, error
 // settle waits for chatsync's queues to drain and counts the API calls the
 // burst cost.
 func (b *burst) settle(ctx context.Context, r *burstResult, before emulator.Stats) error {
-	if _, _, err := waitDrained(ctx, b.aq, b.em, time.Minute); err != nil {
+	if _, _, _, err := b.drain(ctx, 250*time.Millisecond, 8, time.Minute); err != nil {
 		return err
 	}
 	after, err := b.em.stats(ctx)

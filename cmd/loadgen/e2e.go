@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
@@ -9,12 +10,11 @@ import (
 
 // e2eResult is what fire -e2e measured behind the acknowledgements.
 type e2eResult struct {
-	Rate    float64            `json:"rate"` // target events per second
-	Seconds float64            `json:"seconds"`
-	Events  int64              `json:"events"` // acknowledged requests
-	Kinds   map[string]int64   `json:"kinds"`
-	Ack     latency            `json:"ack"`
-	CPU     map[string]float64 `json:"cpu_us_per_event,omitempty"`
+	Rate    float64          `json:"rate"` // target events per second
+	Seconds float64          `json:"seconds"`
+	Events  int64            `json:"events"` // acknowledged requests
+	Kinds   map[string]int64 `json:"kinds"`
+	Ack     latency          `json:"ack"`
 	// Probes were auto-read AfterSendMsg callbacks; Matched of them were
 	// seen to cause their admin_set_msg_read, CallbackToAPI after that long.
 	Probes        int     `json:"probes"`
@@ -84,7 +84,7 @@ func (e *e2eRun) close() {
 
 // finish waits for chatsync to finish the run's work and sums it up.
 func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2eResult, error) {
-	drained, took, err := waitDrained(ctx, e.aq, e.em, f.drainTimeout)
+	_, drained, took, err := e.drain(ctx, 250*time.Millisecond, 8, f.drainTimeout)
 	if err != nil {
 		return e2eResult{}, err
 	}
@@ -95,7 +95,7 @@ func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2e
 		return e2eResult{}, err
 	}
 	lat, n := e.probes.result()
-	r := e2eResult{Rate: f.loop.rate, Seconds: lr.Seconds, Events: lr.OK, Kinds: lr.Kinds, Ack: lr.Latency, CPU: lr.CPU,
+	r := e2eResult{Rate: f.loop.rate, Seconds: lr.Seconds, Events: lr.OK, Kinds: lr.Kinds, Ack: lr.Latency,
 		Probes: n, Matched: lat.N, CallbackToAPI: lat, apiCalls: callsBetween(e.before, after),
 		CallsPerEvent: map[string]float64{}, Drained: drained, DrainSeconds: took.Seconds()}
 	for api, calls := range r.Calls {

@@ -32,7 +32,7 @@ func newEmulator(t *testing.T) (*emulatorClient, *chatapi.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEmulatorClient(srv.URL), c
+	return &emulatorClient{srv.URL}, c
 }
 
 // The emulator client reads what Chat's side saw: unread counts, recorded
@@ -88,9 +88,9 @@ func TestEmulatorClient(t *testing.T) {
 	}
 }
 
-// drainSeries waits for calls to start, samples them, and ends once the
-// (empty) queues and the emulator are quiet.
-func TestDrainSeries(t *testing.T) {
+// drain samples the calls until the workers are done and the (empty)
+// queues and the emulator are quiet.
+func TestDrain(t *testing.T) {
 	ctx := context.Background()
 	em, chat := newEmulator(t)
 	_, aq, _ := setup(t)
@@ -98,19 +98,22 @@ func TestDrainSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		time.Sleep(100 * time.Millisecond) // the worker starts after the drain does
 		for range 30 {
 			chat.GetUnread(ctx, "a")
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	r, err := drainSeries(ctx, em, aq, 50*time.Millisecond, 10*time.Second)
+	s := &session{em: em, aq: aq}
+	sm, drained, took, err := s.drain(ctx, 50*time.Millisecond, 4, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := r.Sustained[chatapi.APIUnread]; !r.Drained || r.Calls[chatapi.APIUnread] != 30 || r.RateLimited != 0 || s <= 0 || s > 1000 {
-		t.Errorf("drained %v, calls %v, 60007 × %d, sustained %.0f/s; want drained, 30 unread calls, none, about 100/s",
-			r.Drained, r.Calls, r.RateLimited, s)
+	var calls float64
+	for _, r := range sm.rates[chatapi.APIUnread] {
+		calls += r * 0.05
+	}
+	if !drained || calls < 20 || calls > 40 || took < 200*time.Millisecond || took > 2*time.Second {
+		t.Errorf("drained %v after %v with about %.0f unread calls; want drained after about 300 ms, 30 calls", drained, took, calls)
 	}
 }
 

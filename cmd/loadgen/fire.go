@@ -128,33 +128,32 @@ func netLabel(err error) string {
 	return "net:other"
 }
 
-// fireCommand is `loadgen fire`: the benchmark's mix at chatsync (or at
-// the hand-written baseline), with the measurements asked for alongside.
+// fireCommand is `loadgen fire`: the benchmark's mix at chatsync (or at a
+// baseline), with the measurements asked for alongside.
 type fireCommand struct {
 	*options
-	loop          *loopConfig
-	seed          *uint64
-	label, system string
-	cpuPIDs       string
-	rateFrom      string
-	bestFrom      string
-	e2e           bool
-	drainTimeout  time.Duration
-	rssPID        int
-	otlp          string
-	db            int           // of the raw baseline
-	raw           *asynq.Client // the raw baseline's, with -system asynq
-	tasks         atomic.Int64  // the raw baseline's enqueued
+	loop               loopConfig
+	label, system      string
+	rateFrom, bestFrom string
+	e2e                bool
+	drainTimeout       time.Duration
+	rssPID             int
+	otlp               string
+	db                 int           // of the raw baseline
+	raw                *asynq.Client // the raw baseline's, with -system asynq
+	tasks              atomic.Int64  // the raw baseline's enqueued
 }
 
 func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fire", flag.ContinueOnError)
 	f := &fireCommand{options: addOptions(fs)}
-	f.loop, f.seed = addLoop(fs, loopConfig{concurrency: 8, duration: 10 * time.Second, requests: 1_000_000})
+	fs.IntVar(&f.loop.concurrency, "concurrency", 8, "concurrent requests (workers)")
+	fs.Float64Var(&f.loop.rate, "rate", 0, "target requests per second over all workers; 0 = closed loop")
+	fs.DurationVar(&f.loop.duration, "duration", 10*time.Second, "stop starting requests after this long (at most 1h)")
+	fs.Int64Var(&f.loop.requests, "requests", 1_000_000, "stop after this many requests")
 	fs.StringVar(&f.label, "label", "", "label of this phase in the results (sweep, half, memory, e2e, tracing)")
-	fs.StringVar(&f.system, "system", systemChatsync, "what is measured: chatsync, chatsync+tracing, handler (the hand-written baseline at -target) or asynq (the raw baseline, into -redis's -db)")
-	fs.IntVar(&f.db, "db", 1, "-system asynq: the database to enqueue into (keep it apart from chatsync's)")
-	fs.StringVar(&f.cpuPIDs, "cpu-pids", "", "measure these processes' CPU time per request: name=pid,…")
+	fs.StringVar(&f.system, "system", systemChatsync, "chatsync, chatsync+tracing, handler (the hand-written baseline at -target) or asynq (the raw baseline, into -db)")
+	fs.IntVar(&f.db, "db", 1, "-system asynq: the Redis database to enqueue into")
 	fs.StringVar(&f.rateFrom, "rate-from", "", "set -rate to half the best chatsync sweep rate in this results file")
 	fs.StringVar(&f.bestFrom, "concurrency-from", "", "set -concurrency to that of the best chatsync sweep rate in this results file")
 	fs.BoolVar(&f.e2e, "e2e", false, "also measure callback → Chat API latency and calls per event at the emulator")
@@ -162,24 +161,22 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&f.rssPID, "rss-pid", 0, "sample this process's VmRSS every second (serve's pid)")
 	fs.StringVar(&f.otlp, "otlp", "", "count the trace exports `loadgen otlp` at this URL got during the phase")
 	err := f.parse(fs, args)
+	if err == nil && f.otlp != "" {
+		f.otlp, err = loopbackURL("-otlp", f.otlp)
+	}
+	if err == nil {
+		_, err = newSigner(f.target, f.appID, f.token, f.eventsSecret)
+	}
+	if err == nil {
+		err = f.fromResults()
+	}
+	if err == nil && f.system == systemRaw {
+		f.raw, err = f.rawClient()
+	}
 	if err != nil {
 		return err
 	}
-	if f.otlp != "" {
-		if f.otlp, err = loopbackURL("-otlp", f.otlp); err != nil {
-			return err
-		}
-	}
-	if _, err = newSigner(f.target, f.appID, f.token, f.eventsSecret); err != nil {
-		return err
-	}
-	if err := f.fromResults(); err != nil {
-		return err
-	}
-	if f.system == systemRaw {
-		if f.raw, err = f.rawClient(); err != nil {
-			return err
-		}
+	if f.raw != nil {
 		defer f.raw.Close()
 	}
 	return f.run(ctx, stdout)
@@ -191,11 +188,11 @@ func (f *fireCommand) fromResults() error {
 		if path == "" {
 			continue
 		}
-		res, err := readResults(path)
+		recs, err := readResults(path)
 		if err != nil {
 			return err
 		}
-		best := res.bestSweep()
+		best := bestSweep(recs)
 		if best == nil {
 			return fmt.Errorf("%s: no chatsync sweep phase", path)
 		}
@@ -227,72 +224,62 @@ func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
 	if err := appendRecord(f.out, record{Load: &lr}); err != nil {
 		return err
 	}
-	if e2e != nil {
+	switch {
+	case e2e != nil:
 		r, err := e2e.finish(ctx, f, lr)
 		if err != nil {
 			return err
 		}
 		return emit(stdout, f.out, record{E2E: &r})
-	}
-	if f.rssPID > 0 {
-		mr := summarizeRSS(lr.Requests, rss)
+	case f.rssPID > 0:
+		mr := summarizeRSS(lr, rss)
 		return emit(stdout, f.out, record{Memory: &mr})
 	}
 	return nil
 }
 
-// measure runs the request loop, with the RSS sampler and the CPU and
-// trace-export counters around it.
-func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResult, []rssSample, error) {
-	cpu, err := startCPU(f.cpuPIDs)
-	if err != nil {
-		return loadResult{}, nil, err
-	}
-	traces := otlpCounts{}
+// measure runs the request loop, with the RSS sampler and the trace-export
+// counter around it.
+func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResult, []int64, error) {
+	var traces otlpCounts
+	var err error
 	if f.otlp != "" {
-		if traces, err = readOTLP(ctx, f.otlp); err != nil {
+		if err = getJSON(ctx, f.otlp+"/stats", &traces); err != nil {
 			return loadResult{}, nil, err
 		}
 	}
-	var done atomic.Int64
-	f.loop.done = &done
 	bg, stop := context.WithCancel(ctx)
-	var rss []rssSample
+	var rss []int64
 	var wg sync.WaitGroup
 	if f.rssPID > 0 {
-		wg.Go(func() { rss = sampleRSS(bg, f.rssPID, done.Load) })
+		wg.Go(func() { rss = sampleRSS(bg, f.rssPID) })
 	}
-	res, err := runLoop(ctx, *f.loop, f.newOp(m, e2e))
+	res, err := runLoop(ctx, f.loop, f.newOp(m, e2e))
 	stop()
 	wg.Wait()
 	if err != nil {
 		return loadResult{}, nil, err
 	}
-	lr := newLoadResult(f.system, f.label, *f.loop, res)
-	lr.CPU, lr.Tasks = cpu.perRequest(lr.OK), f.tasks.Load()
+	lr := newLoadResult(f.system, f.label, f.loop, res)
+	lr.Tasks = f.tasks.Load()
 	if f.otlp != "" {
-		err = f.countTraces(ctx, &lr, traces)
+		var after otlpCounts
+		err = getJSON(ctx, f.otlp+"/stats", &after)
+		lr.Tracing, lr.TraceRequests, lr.TraceBytes = true, after.Requests-traces.Requests, after.Bytes-traces.Bytes
 	}
 	return lr, rss, err
-}
-
-func (f *fireCommand) countTraces(ctx context.Context, lr *loadResult, before otlpCounts) error {
-	after, err := readOTLP(ctx, f.otlp)
-	lr.Tracing = true
-	lr.TraceRequests, lr.TraceBytes = after.Requests-before.Requests, after.Bytes-before.Bytes
-	return err
 }
 
 // newOp returns the factory of the workers' ops: each its own signer and
 // generator, all one HTTP client (or raw asynq.Client) and one MsgSeq.
 func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
-	client, seq := newHTTPClient(f.loop.concurrency), new(atomic.Uint32)
+	client, seq, seed := newHTTPClient(f.loop.concurrency), new(atomic.Uint32), uint64(time.Now().UnixNano())
 	return func(w int) op {
 		s, err := newSigner(f.target, f.appID, f.token, f.eventsSecret)
 		if err != nil { // checked in cmdFire
 			panic(err)
 		}
-		fr := &firer{client: client, signer: s, gen: newGenerator(m, *f.seed+uint64(w)*7919, seq)}
+		fr := &firer{client: client, signer: s, gen: newGenerator(m, seed+uint64(w)*7919, seq)}
 		if f.raw != nil {
 			return f.rawOp(f.raw, fr.gen)
 		}

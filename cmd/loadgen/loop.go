@@ -18,8 +18,7 @@ const (
 	maxWorkers  = 4096
 )
 
-// outcomeOK labels a successful request; any other label is an error
-// ("503", "net:timeout", "200:FAIL", …).
+// outcomeOK labels a successful request; any other label is an error.
 const outcomeOK = "ok"
 
 // loopConfig bounds and paces a request loop.
@@ -28,7 +27,6 @@ type loopConfig struct {
 	rate        float64 // requests per second over all workers; 0 = closed loop
 	duration    time.Duration
 	requests    int64
-	done        *atomic.Int64 // when set, counts finished requests for observers
 }
 
 func (c loopConfig) validate() error {
@@ -120,9 +118,6 @@ func (l *loop) work(ctx context.Context, o op, rec *recorder) {
 			at = out.start
 		}
 		rec.add(out, time.Since(at))
-		if l.cfg.done != nil {
-			l.cfg.done.Add(1)
-		}
 	}
 }
 
@@ -215,9 +210,7 @@ type loadResult struct {
 	Latency     latency          `json:"latency"`
 	Errors      map[string]int64 `json:"errors,omitempty"`
 	Kinds       map[string]int64 `json:"kinds,omitempty"` // successes by kind
-	// CPU is each measured process's CPU time per success, in µs.
-	CPU map[string]float64 `json:"cpu_us_per_request,omitempty"`
-	// Tracing, the OTLP trace export requests and bytes the receiver got
+	// Tracing: the OTLP trace export requests and bytes the receiver got
 	// during the phase (-otlp).
 	Tracing       bool  `json:"tracing,omitempty"`
 	TraceRequests int64 `json:"trace_requests,omitempty"`

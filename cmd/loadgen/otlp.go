@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
-	"time"
 )
 
 // otlpCounts are what the OTLP receiver got: trace export requests and
@@ -38,31 +36,12 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cmdOTLP serves an otlpReceiver until it is stopped or -for has passed.
+// cmdOTLP serves an otlpReceiver until it is stopped (at most 30 minutes).
 func cmdOTLP(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("otlp", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:4318", "listen address (loopback only)")
-	lifetime := fs.Duration("for", 30*time.Minute, "stop after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return serveLoopback(ctx, *addr, &otlpReceiver{}, *lifetime, stdout)
-}
-
-// readOTLP returns the counts of the receiver at base.
-func readOTLP(ctx context.Context, base string) (otlpCounts, error) {
-	var c otlpCounts
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/stats", nil)
-	if err != nil {
-		return c, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return c, fmt.Errorf("otlp receiver: %w", err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		return c, fmt.Errorf("otlp receiver: %w", err)
-	}
-	return c, nil
+	return serveLoopback(ctx, *addr, &otlpReceiver{}, stdout)
 }

@@ -25,12 +25,8 @@ func TestOTLPReceiver(t *testing.T) {
 			t.Errorf("export: %d %q %s, want 200, empty, protobuf", resp.StatusCode, body, resp.Header.Get("Content-Type"))
 		}
 	}
-	f := &fireCommand{otlp: srv.URL}
-	lr := &loadResult{}
-	if err := f.countTraces(context.Background(), lr, otlpCounts{Requests: 1, Bytes: 10}); err != nil {
-		t.Fatal(err)
-	}
-	if !lr.Tracing || lr.TraceRequests != 1 || lr.TraceBytes != 10 {
-		t.Errorf("counted %+v, want 1 request and 10 bytes since the phase began", lr)
+	var c otlpCounts
+	if err := getJSON(context.Background(), srv.URL+"/stats", &c); err != nil || c != (otlpCounts{2, 20}) {
+		t.Errorf("counts %+v, %v; want 2 requests and 20 bytes", c, err)
 	}
 }

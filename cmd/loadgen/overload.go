@@ -38,10 +38,8 @@ type overloadResult struct {
 	// point, receipt) was seen at the emulator; -1 if not within the wait.
 	AppliedAfterLast float64 `json:"applied_after_last_s"`
 	EventToCall      latency `json:"event_to_call"`
-	// Depth is the tasks left in chatsync's queues, SetReadPerSecond the
-	// admin_set_msg_read calls, each second.
-	Depth            []int   `json:"depth,omitempty"`
-	SetReadPerSecond []int64 `json:"set_read_per_second,omitempty"`
+	// Depth is the tasks left in chatsync's queues each second.
+	Depth []int64 `json:"depth,omitempty"`
 	// Memory: Redis used_memory every 5 s, and the growth over the baseline
 	// averaged over the last third of the run, per callback/s.
 	MemoryBaseline int64   `json:"memory_baseline,omitempty"`
@@ -103,7 +101,7 @@ func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan *sampler)
 	go func() {
-		s, _ := sample(ctx, o.em, o.aq, time.Second, func(s *sampler) bool {
+		s, _ := o.sample(ctx, time.Second, func(s *sampler) bool {
 			if r.Scenario == "memory" && len(s.depth)%5 == 0 {
 				if m, err := o.usedMemory(ctx); err == nil {
 					r.MemorySamples = append(r.MemorySamples, m)
@@ -119,9 +117,6 @@ func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 		r.Depth, r.PeakPerSecond = s.depth, map[string]int64{}
 		for api, rates := range s.rates {
 			r.PeakPerSecond[api] = int64(math.Round(slices.Max(rates)))
-		}
-		for _, v := range s.rates[chatapi.APISetMsgRead] {
-			r.SetReadPerSecond = append(r.SetReadPerSecond, int64(math.Round(v)))
 		}
 	})
 }

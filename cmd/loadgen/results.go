@@ -46,25 +46,14 @@ func emit(w io.Writer, path string, rec record) error {
 	return appendRecord(path, rec)
 }
 
-// results is everything a results file holds.
-type results struct {
-	loads    []loadResult
-	e2e      []e2eResult
-	bursts   []burstResult
-	backlogs []backlogResult
-	memory   []memoryResult
-	overload []overloadResult
-	notes    []string
-}
-
-// readResults reads the results file at path.
-func readResults(path string) (*results, error) {
+// readResults reads the records of the results file at path.
+func readResults(path string) ([]record, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("results file: %w", err)
 	}
 	defer f.Close()
-	res := &results{}
+	var recs []record
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 64<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -72,36 +61,18 @@ func readResults(path string) (*results, error) {
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
-		res.add(rec)
+		recs = append(recs, rec)
 	}
-	return res, sc.Err()
-}
-
-func (res *results) add(rec record) {
-	switch {
-	case rec.Load != nil:
-		res.loads = append(res.loads, *rec.Load)
-	case rec.E2E != nil:
-		res.e2e = append(res.e2e, *rec.E2E)
-	case rec.Burst != nil:
-		res.bursts = append(res.bursts, *rec.Burst)
-	case rec.Backlog != nil:
-		res.backlogs = append(res.backlogs, *rec.Backlog)
-	case rec.Memory != nil:
-		res.memory = append(res.memory, *rec.Memory)
-	case rec.Overload != nil:
-		res.overload = append(res.overload, *rec.Overload)
-	case rec.Note != "":
-		res.notes = append(res.notes, rec.Note)
-	}
+	return recs, sc.Err()
 }
 
 // bestSweep returns the sweep's chatsync phase with the highest rate.
-func (res *results) bestSweep() *loadResult {
+func bestSweep(recs []record) *loadResult {
 	var best *loadResult
-	for i, l := range res.loads {
-		if l.Label == "sweep" && l.System == systemChatsync && l.Rate == 0 && (best == nil || l.PerSecond > best.PerSecond) {
-			best = &res.loads[i]
+	for _, rec := range recs {
+		l := rec.Load
+		if l != nil && l.Label == "sweep" && l.System == systemChatsync && (best == nil || l.PerSecond > best.PerSecond) {
+			best = l
 		}
 	}
 	return best

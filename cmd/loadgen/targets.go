@@ -36,8 +36,8 @@ func (r *report) targets() []target {
 			return fmt.Sprintf("%.4f (%d calls / %d AfterSendMsg)", b.UnreadPerSendMsg, b.Calls[chatapi.APIUnread], b.AfterSendMsg),
 				b.UnreadPerSendMsg <= 0.05
 		}),
-		check("backlog: ≥ 190 calls/s per Chat API, no 60007", r.Drain != nil, func() (string, bool) {
-			d := r.Drain
+		check("backlog: ≥ 190 calls/s per Chat API, no 60007", r.Backlog != nil, func() (string, bool) {
+			d := r.Backlog
 			s, rr := d.Sustained[chatapi.APISetMsgRead], d.Sustained[chatapi.APIReadReceipt]
 			return fmt.Sprintf("admin_set_msg_read %.1f/s, c2c_msg_read_receipt %.1f/s, 60007 × %d", s, rr, d.RateLimited),
 				s >= 190 && rr >= 190 && d.RateLimited == 0
@@ -63,17 +63,7 @@ func (r *report) targets() []target {
 }
 
 func (r *report) ingestTarget() (string, bool) {
-	m := fmt.Sprintf("%.0f vs %.0f req/s = %s", r.Best.Chatsync, r.Best.Raw, ratio(r.Best.RawRatio))
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, row := range r.Sweep {
-		if !math.IsNaN(row.CPURatio) && !math.IsInf(row.CPURatio, 0) {
-			lo, hi = min(lo, row.CPURatio), max(hi, row.CPURatio)
-		}
-	}
-	if lo <= hi {
-		m += fmt.Sprintf(" (at equal CPU %s–%s)", ratio(lo), ratio(hi))
-	}
-	return m, r.Best.RawRatio >= 0.8
+	return fmt.Sprintf("%.0f vs %.0f req/s = %s", r.Best.Chatsync, r.Best.Raw, ratio(r.Best.RawRatio)), r.Best.RawRatio >= 0.8
 }
 
 func overloadCheck(name string, o *overloadResult, t func(*overloadResult) (string, bool)) target {
@@ -84,7 +74,7 @@ func overloadCheck(name string, o *overloadResult, t func(*overloadResult) (stri
 func (r *report) belowChatsync() *overloadResult {
 	for i := range r.Below {
 		if r.Below[i].Path == "chatsync" {
-			return &r.Below[i]
+			return r.Below[i]
 		}
 	}
 	return nil
@@ -103,9 +93,12 @@ func receiptsTarget(o *overloadResult) (string, bool) {
 }
 
 func sustainedTarget(o *overloadResult) (string, bool) {
-	peak := o.PeakPerSecond[chatapi.APISetMsgRead]
+	peak, depth := o.PeakPerSecond[chatapi.APISetMsgRead], int64(0)
+	if len(o.Depth) > 0 {
+		depth = o.Depth[len(o.Depth)-1]
+	}
 	return fmt.Sprintf("peak %d calls/s, 60007 × %d, p99 %.0f ms (%d read points), queue depth at the end %d",
-			peak, o.RateLimited, o.EventToCall.P99, o.EventToCall.N, at(o.Depth, len(o.Depth)-1)),
+			peak, o.RateLimited, o.EventToCall.P99, o.EventToCall.N, depth),
 		peak <= 200 && o.RateLimited == 0 && o.EventToCall.P99 <= 5000
 }
 
