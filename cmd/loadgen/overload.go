@@ -14,32 +14,25 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
-	"github.com/chatsync/chatsync/tasks"
 )
 
-// overloadResult is what one scenario of the overload phase (the Chat-API
-// budget) measured.
+// overloadResult is what one scenario of the overload phase (the Chat-API budget) measured.
 type overloadResult struct {
 	Scenario string  `json:"scenario"`
-	Path     string  `json:"path,omitempty"` // below: "chatsync" or "per-event"
-	Events   int64   `json:"events"`         // acknowledged (per-event: enqueued)
+	Events   int64   `json:"events"` // acknowledged
 	Failed   int64   `json:"failed"`
 	Seconds  float64 `json:"seconds"` // posting
 	Rate     float64 `json:"rate"`    // target events per second
 	apiCalls
-	RateLimited int64 `json:"rate_limited"`
-	// PeakPerSecond is the most calls of an API in one second.
-	PeakPerSecond map[string]int64 `json:"peak_per_second,omitempty"`
-	// AppliedAfterLast is how long after the last event every effect (read
-	// point, receipt) was seen at the emulator; -1 if not within the wait.
+	RateLimited   int64            `json:"rate_limited"`
+	PeakPerSecond map[string]int64 `json:"peak_per_second,omitempty"` // the most calls of an API in one second
+	// AppliedAfterLast is how long after the last event every effect was
+	// seen at the emulator; -1 if not within the wait.
 	AppliedAfterLast float64 `json:"applied_after_last_s"`
 	EventToCall      latency `json:"event_to_call"`
-	// Depth is the tasks left in chatsync's queues each second.
-	Depth []int64 `json:"depth,omitempty"`
+	Depth            []int64 `json:"depth,omitempty"` // tasks queued, each second
 	// Memory: Redis used_memory every 5 s, and the growth over the baseline
 	// averaged over the last third of the run, per callback/s.
 	MemoryBaseline int64   `json:"memory_baseline,omitempty"`
@@ -58,27 +51,37 @@ func cmdOverload(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("overload", flag.ContinueOnError)
 	o, opts := &overload{nonce: strconv.FormatInt(time.Now().UnixNano()%46656, 36)}, addOptions(fs)
 	scenario := fs.String("scenario", "reads", "reads, receipts, sustained, below or memory")
-	duration := fs.Duration("duration", time.Minute, "sustained and memory: how long to post")
+	d := fs.Duration("duration", time.Minute, "sustained and memory: how long to post")
 	rate := fs.Float64("rate", 1000, "memory: callbacks per second")
 	var err error
 	if o.session, err = opts.parseOpen(fs, args); err != nil {
 		return err
 	}
 	defer o.close()
-	scenarios := map[string]func(context.Context) ([]overloadResult, error){
-		"reads": o.reads, "receipts": o.receipts, "below": o.below,
-		"sustained": func(ctx context.Context) ([]overloadResult, error) { return o.sustained(ctx, *duration) },
-		"memory":    func(ctx context.Context) ([]overloadResult, error) { return o.memory(ctx, *duration, *rate) },
+	base := time.Now().Unix() - 3600
+	scenarios := map[string]func(context.Context, *overloadResult) error{
+		"reads": func(ctx context.Context, r *overloadResult) error { // 2,000 over 40 conversations, read_time rising
+			return o.reads(ctx, r, 40, 2000, 10*time.Second, time.Minute, func(i int64) int64 { return base + i/40 })
+		},
+		"sustained": func(ctx context.Context, r *overloadResult) error { // 2,000/s over 1,000 conversations
+			return o.reads(ctx, r, 1000, int64(d.Seconds()*2000), *d, 2*time.Minute, func(int64) int64 { return time.Now().Unix() })
+		},
+		"below": func(ctx context.Context, r *overloadResult) error { // 50/s, each on a conversation of its own
+			return o.reads(ctx, r, 1000, 1000, time.Minute, 30*time.Second, func(int64) int64 { return base })
+		},
+		"receipts": o.receipts,
+		"memory":   func(ctx context.Context, r *overloadResult) error { return o.memory(ctx, r, *d) },
 	}
+	rates := map[string]float64{"reads": 2000, "sustained": 2000, "below": 50, "receipts": 1000, "memory": *rate}
 	run, ok := scenarios[*scenario]
-	if !ok || *rate <= 0 || *rate > 10000 || *duration > 30*time.Minute {
-		return fmt.Errorf("-scenario %q, -rate %v, -duration %v: want a scenario, 1 to 10000/s, at most 30m", *scenario, *rate, *duration)
+	if !ok || *rate <= 0 || *rate > 10000 || *d > 30*time.Minute {
+		return fmt.Errorf("-scenario %q, -rate %v, -duration %v: want a scenario, 1 to 10000/s, at most 30m", *scenario, *rate, *d)
 	}
-	rs, err := run(ctx)
-	for i := range rs {
-		err = errors.Join(err, emit(stdout, o.out, record{Overload: &rs[i]}))
+	r := overloadResult{Scenario: *scenario, Rate: rates[*scenario], AppliedAfterLast: -1}
+	if err := run(ctx, &r); err != nil {
+		return err
 	}
-	return err
+	return emit(stdout, o.out, record{Overload: &r})
 }
 
 // conversations imports n conversations (reader i with peer i) and returns
@@ -88,15 +91,15 @@ func (o *overload) conversations(ctx context.Context, tag string, n int) (reader
 		readers = append(readers, fmt.Sprintf("o%s%s_r%d", o.nonce, tag, i))
 		peers = append(peers, fmt.Sprintf("o%s%s_p%d", o.nonce, tag, i))
 	}
-	if err = o.em.importAccounts(ctx, append(append([]string(nil), readers...), peers...)); err == nil {
+	if err = o.em.importAccounts(ctx, append(slices.Clone(readers), peers...)); err == nil {
 		before, err = o.em.stats(ctx)
 	}
 	return readers, peers, before, err
 }
 
-// watch samples, every second until stopped, the calls of each API and
-// the queue depth into r, and for the memory scenario Redis's used_memory
-// every 5 s. Stopping twice is stopping once.
+// watch samples the calls of each API and the queue depth into r every
+// second until stopped, and Redis's used_memory every 5 s for the memory
+// scenario. Stopping twice is stopping once.
 func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan *sampler)
@@ -122,7 +125,7 @@ func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 }
 
 // post fires the requests next makes at rate until n were started or d
-// passed, and tells p (if any) of the acknowledged probes.
+// passed, and tells p (if any) of the acknowledged ones.
 func (o *overload) post(ctx context.Context, rate float64, n int64, d time.Duration, next func(i int64) request, p *probes) (loopResult, error) {
 	return runLoop(ctx, loopConfig{concurrency: 32, rate: rate, duration: d, requests: n}, func(int) op {
 		s, _ := newSigner(o.target, o.appID, o.token, o.eventsSecret) // the secret's error shows as "encode"
@@ -147,71 +150,62 @@ func (o *overload) finish(ctx context.Context, r *overloadResult, lr loopResult,
 	return err
 }
 
-// reads: 2,000 conversation.read events over 40 conversations within a
-// second, read_time rising per conversation.
-func (o *overload) reads(ctx context.Context) ([]overloadResult, error) {
-	const convs, perConv = 40, 50
-	r := overloadResult{Scenario: "reads", Rate: convs * perConv}
-	readers, peers, before, err := o.conversations(ctx, "a", convs)
+// reads posts n conversation.read events over convs conversations at
+// r.Rate for at most d, every one a probe, and waits up to limit until
+// every conversation's last read point was applied.
+func (o *overload) reads(ctx context.Context, r *overloadResult, convs int, n int64, d, limit time.Duration, readTime func(int64) int64) error {
+	readers, peers, before, err := o.conversations(ctx, r.Scenario[:2], convs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	base, p := time.Now().Unix()-3600, newProbes()
+	p, stop := newProbes(), o.watch(ctx, r)
+	defer stop()
 	defer p.poll(ctx, o.em)()
-	lr, err := o.post(ctx, r.Rate, convs*perConv, 10*time.Second, func(i int64) request {
-		c := int(i % convs)
-		return request{kind: kindConversationRead, id: fmt.Sprintf("ov-%s-r-%d", o.nonce, i), to: readers[c], from: peers[c],
-			msgTime: base + i/convs}
+	var mu sync.Mutex
+	last := map[string]int64{}
+	lr, err := o.post(ctx, r.Rate, n, d, func(i int64) request {
+		c, rt := int(i%int64(convs)), readTime(i)
+		mu.Lock()
+		last[conversation(readers[c], peers[c])] = max(last[conversation(readers[c], peers[c])], rt)
+		mu.Unlock()
+		return request{kind: kindConversationRead, id: fmt.Sprintf("ov-%s-%s-%d", o.nonce, r.Scenario, i),
+			to: readers[c], from: peers[c], msgTime: rt}
 	}, p)
-	want := map[string]int64{}
-	for c := range convs {
-		want[conversation(readers[c], peers[c])] = base + perConv - 1
-	}
-	return o.applied(ctx, &r, p, want, time.Minute, lr, before, err)
-}
-
-// applied waits until p saw the read points of want applied, and finishes
-// r with how long that took and the probes' latencies.
-func (o *overload) applied(ctx context.Context, r *overloadResult, p *probes, want map[string]int64, limit time.Duration,
-	lr loopResult, before emulator.Stats, err error) ([]overloadResult, error) {
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.AppliedAfterLast = p.waitCovered(ctx, o.em, want, limit)
+	r.AppliedAfterLast = p.waitCovered(ctx, o.em, last, limit)
+	stop()
 	r.EventToCall, _ = p.result()
-	err = o.finish(ctx, r, lr, before)
-	return []overloadResult{*r}, err
+	return o.finish(ctx, r, lr, before)
 }
 
-// receipts: 1,000 AfterSendMsg callbacks to one auto-read account from 10
-// senders (real messages, stored by the emulator), at 1,000/s.
-func (o *overload) receipts(ctx context.Context) ([]overloadResult, error) {
+// receipts posts 1,000 AfterSendMsg callbacks of real messages to one
+// auto-read account from 10 senders at 1,000/s.
+func (o *overload) receipts(ctx context.Context, r *overloadResult) error {
 	if len(o.autoRead) == 0 {
-		return nil, errors.New("receipts: -auto-read (or $AUTO_READ_ACCOUNTS) is required")
+		return errors.New("receipts: $AUTO_READ_ACCOUNTS is required")
 	}
-	r := overloadResult{Scenario: "receipts", Rate: 1000}
 	reqs, err := o.receiptMessages(ctx, o.autoRead[0])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	before, err := o.em.stats(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	stop := o.watch(ctx, &r)
+	stop := o.watch(ctx, r)
 	lr, err := o.post(ctx, r.Rate, int64(len(reqs)), 10*time.Second, func(i int64) request { return reqs[i] }, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.AppliedAfterLast = o.waitReceipts(ctx, reqs)
 	stop()
-	err = o.finish(ctx, &r, lr, before)
-	return []overloadResult{r}, err
+	return o.finish(ctx, r, lr, before)
 }
 
-// receiptMessages sends the receipts scenario's messages, quickly (sendmsg
-// is not what is measured) and without their callbacks, and returns the
-// callbacks to post for them.
+// receiptMessages sends the receipts scenario's messages without their
+// callbacks and returns the callbacks to post for them.
 func (o *overload) receiptMessages(ctx context.Context, bot string) ([]request, error) {
 	_, senders, _, err := o.conversations(ctx, "s", 10)
 	if err == nil {
@@ -243,9 +237,9 @@ func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
 	for time.Since(start) < time.Minute && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
 		calls, err := o.em.requests(ctx, chatapi.APIReadReceipt, 1000)
 		for _, c := range calls {
-			var b readReceiptBody
+			var b chatapi.ReadReceiptRequest
 			if err == nil && c.ErrorCode == 0 && c.HTTPStatus == 200 && json.Unmarshal(c.Body, &b) == nil {
-				for _, m := range b.C2CMsgInfo {
+				for _, m := range b.Messages {
 					delete(want, m.MsgKey)
 				}
 			}
@@ -257,114 +251,19 @@ func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
 	return -1
 }
 
-// sustained: 2,000 conversation.read events/s over 1,000 conversations
-// for d, ten times Chat's budget; every event is a probe.
-func (o *overload) sustained(ctx context.Context, d time.Duration) ([]overloadResult, error) {
-	const convs = 1000
-	r := overloadResult{Scenario: "sustained", Rate: 2000}
-	readers, peers, before, err := o.conversations(ctx, "u", convs)
-	if err != nil {
-		return nil, err
-	}
-	p, stop := newProbes(), o.watch(ctx, &r)
-	defer stop()
-	defer p.poll(ctx, o.em)()
-	var mu sync.Mutex
-	last := map[string]int64{}
-	lr, err := o.post(ctx, r.Rate, int64(d.Seconds()*r.Rate), d, func(i int64) request {
-		c, rt := int(i%convs), time.Now().Unix()
-		mu.Lock()
-		last[conversation(readers[c], peers[c])] = max(last[conversation(readers[c], peers[c])], rt)
-		mu.Unlock()
-		return request{kind: kindConversationRead, id: fmt.Sprintf("ov-%s-s-%d", o.nonce, i), to: readers[c], from: peers[c], msgTime: rt}
-	}, p)
-	if err != nil {
-		return nil, err
-	}
-	r.AppliedAfterLast = p.waitCovered(ctx, o.em, last, 2*time.Minute)
-	stop()
-	r.EventToCall, _ = p.result()
-	err = o.finish(ctx, &r, lr, before)
-	return []overloadResult{r}, err
-}
-
-// below: 50 conversation.read events/s, each on a conversation of its own,
-// for 20 s through chatsync; then the same as per-event tasks enqueued
-// straight into asynq (the task form before coalescing, which workers
-// still accept), for the same workers.
-func (o *overload) below(ctx context.Context) ([]overloadResult, error) {
-	var out []overloadResult
-	for _, path := range []string{"chatsync", "per-event"} {
-		r, err := o.belowPath(ctx, path)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r...)
-	}
-	return out, nil
-}
-
-func (o *overload) belowPath(ctx context.Context, path string) ([]overloadResult, error) {
-	const n = 1000
-	r := overloadResult{Scenario: "below", Path: path, Rate: 50}
-	readers, peers, before, err := o.conversations(ctx, "b"+path[:1], n)
-	if err != nil {
-		return nil, err
-	}
-	p, rt := newProbes(), time.Now().Unix()
-	defer p.poll(ctx, o.em)()
-	var lr loopResult
-	if path == "chatsync" {
-		lr, err = o.post(ctx, r.Rate, n, time.Minute, func(i int64) request {
-			return request{kind: kindConversationRead, id: fmt.Sprintf("ov-%s-b-%d", o.nonce, i), to: readers[i], from: peers[i], msgTime: rt}
-		}, p)
-	} else {
-		lr, err = o.perEvent(ctx, r.Rate, readers, peers, rt, p)
-	}
-	want := map[string]int64{}
-	for i := range n {
-		want[conversation(readers[i], peers[i])] = rt
-	}
-	return o.applied(ctx, &r, p, want, 30*time.Second, lr, before, err)
-}
-
-// perEvent enqueues one per-event set-read task a conversation at rate.
-func (o *overload) perEvent(ctx context.Context, rate float64, readers, peers []string, rt int64, p *probes) (loopResult, error) {
-	client := asynq.NewClientFromRedisClient(o.rdb)
-	cfg := loopConfig{concurrency: 8, rate: rate, duration: time.Minute, requests: int64(len(readers))}
-	return runLoop(ctx, cfg, func(int) op {
-		return func(ctx context.Context, i int64) outcome {
-			at := time.Now()
-			t, err := tasks.Builder{}.SetRead(tasks.SetRead{Account: readers[i], Peer: peers[i], ReadTime: rt},
-				"per-event", o.nonce, strconv.FormatInt(i, 10))
-			if err == nil {
-				_, err = client.EnqueueContext(ctx, t)
-			}
-			if err != nil {
-				return outcome{kind: kindConversationRead, label: "enqueue"}
-			}
-			p.sent(request{to: readers[i], from: peers[i], msgTime: rt}, at)
-			return outcome{kind: kindConversationRead, label: outcomeOK}
-		}
-	})
-}
-
-// memory: AfterSendMsg callbacks (no auto-read) over 20,000 fixed
-// conversations among 10,000 users at rate for d, with Redis's used_memory
-// every 5 s and the queues every second. The growth is taken over the last
-// third of the run, once the de-duplication window (2 min) and
-// TASK_RETENTION are full; a growing queue means the workers did not keep
-// up (its tasks count as growth too).
-func (o *overload) memory(ctx context.Context, d time.Duration, rate float64) ([]overloadResult, error) {
+// memory posts AfterSendMsg callbacks (no auto-read) over 20,000 fixed
+// conversations among 10,000 users at r.Rate for d; the growth of Redis's
+// used_memory is taken over the last third of the run, once the
+// de-duplication window (2 min) and TASK_RETENTION are full.
+func (o *overload) memory(ctx context.Context, r *overloadResult, d time.Duration) error {
 	const users, convs = 10000, 20000
-	r := overloadResult{Scenario: "memory", Rate: rate, AppliedAfterLast: -1}
 	base, err := o.usedMemory(ctx)
 	before, err2 := o.em.stats(ctx)
 	if err = errors.Join(err, err2); err != nil {
-		return nil, err
+		return err
 	}
-	stop, seq := o.watch(ctx, &r), uint32(time.Now().UnixNano())
-	lr, err := o.post(ctx, rate, int64(d.Seconds()*rate), d, func(i int64) request {
+	stop, seq := o.watch(ctx, r), uint32(time.Now().UnixNano())
+	lr, err := o.post(ctx, r.Rate, int64(d.Seconds()*r.Rate), d, func(i int64) request {
 		c, s, now := int(i%convs), seq+uint32(i), time.Now().Unix()
 		from := c % users
 		return request{kind: kindSendMsg, command: cmdAfterSendMsg, from: user(from), to: user((from + 1 + c/users*7) % users),
@@ -372,7 +271,7 @@ func (o *overload) memory(ctx context.Context, d time.Duration, rate float64) ([
 	}, nil)
 	stop()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.MemoryBaseline = base
 	if k := len(r.MemorySamples) / 3; k > 0 {
@@ -381,10 +280,9 @@ func (o *overload) memory(ctx context.Context, d time.Duration, rate float64) ([
 			sum += s
 		}
 		r.MemoryGrowth = sum/int64(k) - base
-		r.BytesPerRate = float64(r.MemoryGrowth) / rate
+		r.BytesPerRate = float64(r.MemoryGrowth) / r.Rate
 	}
-	err = o.finish(ctx, &r, lr, before)
-	return []overloadResult{r}, err
+	return o.finish(ctx, r, lr, before)
 }
 
 func (o *overload) usedMemory(ctx context.Context) (int64, error) {

@@ -110,8 +110,7 @@ type report struct {
 	Burst                   *burstResult
 	Backlog                 *backlogResult
 	Memory                  *memoryResult
-	Overload                map[string]*overloadResult // by scenario, but below
-	Below                   []*overloadResult
+	Overload                map[string]*overloadResult // by scenario
 	Tracing                 *tracing
 	Targets                 []target
 	Notes                   []string
@@ -127,8 +126,6 @@ func newReport(recs []record, command, machine, redis, previous string) *report 
 			if rec.Load.Label == "half" {
 				r.Half = rec.Load
 			}
-		case rec.Overload != nil && rec.Overload.Scenario == "below":
-			r.Below = append(r.Below, rec.Overload)
 		case rec.Overload != nil:
 			r.Overload[rec.Overload.Scenario] = rec.Overload
 		case rec.Note != "":

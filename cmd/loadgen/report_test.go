@@ -49,7 +49,7 @@ func writeResults(t *testing.T, tracing bool) string {
 			apiCalls: apiCalls{Calls: map[string]int64{chatapi.APISetMsgRead: 110}}}},
 		{Overload: &overloadResult{Scenario: "sustained", Events: 120000, Seconds: 60, Depth: []int64{900, 1500, 1400},
 			PeakPerSecond: map[string]int64{chatapi.APISetMsgRead: 193}, EventToCall: lat(4800)}},
-		{Overload: &overloadResult{Scenario: "below", Path: "chatsync", Events: 1000, EventToCall: lat(40)}},
+		{Overload: &overloadResult{Scenario: "below", Events: 1000, EventToCall: lat(40)}},
 		{Overload: &overloadResult{Scenario: "memory", Rate: 1000, MemoryBaseline: 1 << 20, MemoryGrowth: 39 << 20, BytesPerRate: 39 << 20 / 1000}},
 		{Note: "a note"},
 	}
