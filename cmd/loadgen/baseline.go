@@ -106,9 +106,9 @@ func (f *fireCommand) rawOp(client *asynq.Client, gen *generator) op {
 		n, err2 := enqueue(ctx, client, ts)
 		f.tasks.Add(int64(n))
 		if err != nil || err2 != nil {
-			return outcome{kind: r.kind, label: "enqueue"}
+			return outcome{label: "enqueue"}
 		}
-		return outcome{kind: r.kind, label: outcomeOK}
+		return outcome{label: outcomeOK}
 	}
 }
 

@@ -92,7 +92,7 @@ func (b *burst) send(ctx context.Context, cfg loopConfig) (burstResult, error) {
 		}
 	})
 	return burstResult{Users: b.users, Peers: b.peers, Messages: res.ok(), SendSeconds: res.elapsed.Seconds(),
-		SendErrors: errorsOf(res.rec.counts)}, err
+		SendErrors: errorsOf(res.counts)}, err
 }
 
 // sendOutcome labels the answer to a sendmsg by Chat's ErrorCode.

@@ -10,22 +10,20 @@ import (
 
 // e2eResult is what fire -e2e measured behind the acknowledgements.
 type e2eResult struct {
-	Rate    float64          `json:"rate"` // target events per second
-	Seconds float64          `json:"seconds"`
-	Events  int64            `json:"events"` // acknowledged requests
-	Kinds   map[string]int64 `json:"kinds"`
-	Ack     latency          `json:"ack"`
+	Rate    float64 `json:"rate"` // target events per second
+	Seconds float64 `json:"seconds"`
+	Events  int64   `json:"events"` // acknowledged requests
+	Ack     latency `json:"ack"`
 	// Probes were auto-read AfterSendMsg callbacks; Matched of them were
 	// seen to cause their admin_set_msg_read, CallbackToAPI after that long.
 	Probes        int     `json:"probes"`
 	Matched       int     `json:"matched"`
 	CallbackToAPI latency `json:"callback_to_api"`
 	apiCalls
-	CallsPerEvent    map[string]float64 `json:"calls_per_event"`
-	UnreadPerSendMsg float64            `json:"unread_per_sendmsg"`
-	RateLimited      int64              `json:"rate_limited"` // 60007 answers
-	Drained          bool               `json:"drained"`
-	DrainSeconds     float64            `json:"drain_seconds"`
+	CallsPerEvent map[string]float64 `json:"calls_per_event"`
+	RateLimited   int64              `json:"rate_limited"` // 60007 answers
+	Drained       bool               `json:"drained"`
+	DrainSeconds  float64            `json:"drain_seconds"`
 }
 
 // e2eRun is an end-to-end measurement under way.
@@ -95,14 +93,12 @@ func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2e
 		return e2eResult{}, err
 	}
 	lat, n := e.probes.result()
-	r := e2eResult{Rate: f.loop.rate, Seconds: lr.Seconds, Events: lr.OK, Kinds: lr.Kinds, Ack: lr.Latency,
+	r := e2eResult{Rate: f.loop.rate, Seconds: lr.Seconds, Events: lr.OK, Ack: lr.Latency,
 		Probes: n, Matched: lat.N, CallbackToAPI: lat, apiCalls: callsBetween(e.before, after),
 		CallsPerEvent: map[string]float64{}, Drained: drained, DrainSeconds: took.Seconds()}
 	for api, calls := range r.Calls {
 		r.CallsPerEvent[api] = float64(calls) / float64(max(r.Events, 1))
 	}
 	r.RateLimited = r.rateLimited()
-	sends := lr.Kinds[kindSendMsg.String()] + lr.Kinds[kindSendAutoRead.String()]
-	r.UnreadPerSendMsg = float64(r.Calls[chatapi.APIUnread]) / float64(max(sends, 1))
 	return r, nil
 }

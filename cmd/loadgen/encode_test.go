@@ -87,7 +87,7 @@ func TestBody(t *testing.T) {
 		{kindUnreadRefresh, "", map[string]any{"type": "unread.refresh", "account": "u000002", "peers": []any{"u000001"}}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.kind.String()+" "+tt.command, func(t *testing.T) {
+		t.Run(tt.command, func(t *testing.T) {
 			r.kind, r.command = tt.kind, tt.command
 			b, err := r.body()
 			var got map[string]any

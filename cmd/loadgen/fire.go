@@ -48,7 +48,7 @@ type firer struct {
 // 202 for an app event, else the status ("200:FAIL" for a callback reply
 // that is not OK) or "net:…" for transport errors.
 func (f *firer) fire(ctx context.Context, r request) outcome {
-	o := outcome{kind: r.kind}
+	var o outcome
 	if r.kind == kindSendAutoRead && f.prepare != nil {
 		if err := f.prepare(ctx, &r); err != nil {
 			o.label = "prepare"

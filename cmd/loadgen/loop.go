@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -21,35 +20,26 @@ const (
 // outcomeOK labels a successful request; any other label is an error.
 const outcomeOK = "ok"
 
-// loopConfig bounds and paces a request loop.
+// loopConfig bounds and paces a request loop; rate 0 is a closed loop.
 type loopConfig struct {
 	concurrency int
-	rate        float64 // requests per second over all workers; 0 = closed loop
+	rate        float64 // requests per second over all workers
 	duration    time.Duration
 	requests    int64
 }
 
 func (c loopConfig) validate() error {
-	var errs []error
-	if c.concurrency < 1 || c.concurrency > maxWorkers {
-		errs = append(errs, fmt.Errorf("concurrency %d is not from 1 to %d", c.concurrency, maxWorkers))
+	if c.concurrency < 1 || c.concurrency > maxWorkers || c.rate < 0 || c.duration <= 0 || c.duration > maxDuration ||
+		c.requests < 1 || c.requests > maxRequests {
+		return fmt.Errorf("loop: want 1 to %d workers, a rate ≥ 0, up to %v and 1 to %d requests, got %+v",
+			maxWorkers, maxDuration, maxRequests, c)
 	}
-	if c.rate < 0 {
-		errs = append(errs, errors.New("rate is negative"))
-	}
-	if c.duration <= 0 || c.duration > maxDuration {
-		errs = append(errs, fmt.Errorf("duration %v is not from 1ns to %v", c.duration, maxDuration))
-	}
-	if c.requests < 1 || c.requests > maxRequests {
-		errs = append(errs, fmt.Errorf("requests %d is not from 1 to %d", c.requests, maxRequests))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
-// outcome is what one request came to. start, when set, replaces the
+// outcome is what one request came to; start, when set, replaces the
 // scheduled time as the start of its latency.
 type outcome struct {
-	kind  kind
 	label string
 	start time.Time
 }
@@ -57,16 +47,17 @@ type outcome struct {
 // op makes request i; each worker has its own.
 type op func(ctx context.Context, i int64) outcome
 
-// loopResult is what a loop did.
+// loopResult is what a loop did: the latencies of successes and the count of each outcome.
 type loopResult struct {
-	elapsed time.Duration
-	rec     *recorder
+	elapsed   time.Duration
+	latencies []time.Duration
+	counts    map[string]int64
 }
 
-func (r loopResult) ok() int64 { return r.rec.counts[outcomeOK] }
+func (r loopResult) ok() int64 { return r.counts[outcomeOK] }
 
 func (r loopResult) total() (n int64) {
-	for _, v := range r.rec.counts {
+	for _, v := range r.counts {
 		n += v
 	}
 	return n
@@ -78,47 +69,49 @@ func (r loopResult) total() (n int64) {
 // then, so a slow server cannot hide queueing (coordinated omission).
 func runLoop(ctx context.Context, cfg loopConfig, newOp func(worker int) op) (loopResult, error) {
 	if err := cfg.validate(); err != nil {
-		return loopResult{}, fmt.Errorf("loop: %w", err)
+		return loopResult{}, err
 	}
-	l := &loop{cfg: cfg, start: time.Now()}
-	if cfg.rate > 0 {
-		l.interval = time.Duration(float64(time.Second) / cfg.rate)
-	}
-	recs := make([]*recorder, cfg.concurrency)
+	start, next := time.Now(), atomic.Int64{}
+	var mu sync.Mutex
+	res := loopResult{counts: map[string]int64{}}
 	var wg sync.WaitGroup
 	for w := range cfg.concurrency {
-		recs[w] = &recorder{counts: map[string]int64{}}
 		o := newOp(w)
-		wg.Go(func() { l.work(ctx, o, recs[w]) })
+		wg.Go(func() {
+			r := work(ctx, cfg, start, &next, o)
+			mu.Lock()
+			defer mu.Unlock()
+			res.latencies = append(res.latencies, r.latencies...)
+			for k, v := range r.counts {
+				res.counts[k] += v
+			}
+		})
 	}
 	wg.Wait()
-	return loopResult{elapsed: time.Since(l.start), rec: merge(recs)}, nil
+	res.elapsed = time.Since(start)
+	return res, nil
 }
 
-type loop struct {
-	cfg      loopConfig
-	start    time.Time
-	interval time.Duration
-	next     atomic.Int64
-}
-
-func (l *loop) work(ctx context.Context, o op, rec *recorder) {
-	deadline := l.start.Add(l.cfg.duration)
+// work is one worker of runLoop.
+func work(ctx context.Context, cfg loopConfig, start time.Time, next *atomic.Int64, o op) loopResult {
+	r := loopResult{counts: map[string]int64{}}
 	for ctx.Err() == nil {
-		i := l.next.Add(1) - 1
-		at := time.Now()
-		if l.interval > 0 {
-			at = l.start.Add(time.Duration(i) * l.interval)
+		i, at := next.Add(1)-1, time.Now()
+		if cfg.rate > 0 {
+			at = start.Add(time.Duration(float64(i) * float64(time.Second) / cfg.rate))
 		}
-		if i >= l.cfg.requests || at.After(deadline) || !sleepUntil(ctx, at) {
-			return
+		if i >= cfg.requests || at.After(start.Add(cfg.duration)) || !sleepUntil(ctx, at) {
+			break
 		}
 		out := o(ctx, i)
 		if !out.start.IsZero() {
 			at = out.start
 		}
-		rec.add(out, time.Since(at))
+		if r.counts[out.label]++; out.label == outcomeOK {
+			r.latencies = append(r.latencies, time.Since(at))
+		}
 	}
+	return r
 }
 
 // sleepUntil waits until t; it reports false when ctx ended first.
@@ -131,35 +124,6 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// recorder collects one worker's outcomes.
-type recorder struct {
-	latencies []time.Duration // of successes
-	counts    map[string]int64
-	kinds     [numKinds]int64 // successes by kind
-}
-
-func (r *recorder) add(o outcome, d time.Duration) {
-	r.counts[o.label]++
-	if o.label == outcomeOK {
-		r.latencies = append(r.latencies, d)
-		r.kinds[o.kind]++
-	}
-}
-
-func merge(recs []*recorder) *recorder {
-	out := &recorder{counts: map[string]int64{}}
-	for _, r := range recs {
-		out.latencies = append(out.latencies, r.latencies...)
-		for k, v := range r.counts {
-			out.counts[k] += v
-		}
-		for k := range r.kinds {
-			out.kinds[k] += r.kinds[k]
-		}
-	}
-	return out
 }
 
 // errorsOf returns the counts of every outcome but success, or nil.
@@ -181,8 +145,7 @@ type latency struct {
 	Max float64 `json:"max_ms"`
 }
 
-// summarize sorts ds and returns their nearest-rank percentiles: the
-// smallest value with at least p % of the values at or below it.
+// summarize sorts ds and returns their nearest-rank percentiles.
 func summarize(ds []time.Duration) latency {
 	slices.Sort(ds)
 	n := len(ds)
@@ -198,7 +161,7 @@ func summarize(ds []time.Duration) latency {
 
 // loadResult is one measured load phase, as stored in the results file.
 type loadResult struct {
-	System      string           `json:"system"` // chatsync, asynq (raw) or handler
+	System      string           `json:"system"` // chatsync, chatsync+tracing, asynq (raw) or handler
 	Label       string           `json:"label,omitempty"`
 	Concurrency int              `json:"concurrency"`
 	Rate        float64          `json:"rate,omitempty"` // target; 0 = closed loop
@@ -209,23 +172,14 @@ type loadResult struct {
 	Tasks       int64            `json:"tasks,omitempty"`
 	Latency     latency          `json:"latency"`
 	Errors      map[string]int64 `json:"errors,omitempty"`
-	Kinds       map[string]int64 `json:"kinds,omitempty"` // successes by kind
-	// Tracing: the OTLP trace export requests and bytes the receiver got
-	// during the phase (-otlp).
+	// Tracing: the OTLP trace export requests and bytes the receiver got during the phase.
 	Tracing       bool  `json:"tracing,omitempty"`
 	TraceRequests int64 `json:"trace_requests,omitempty"`
 	TraceBytes    int64 `json:"trace_bytes,omitempty"`
 }
 
 func newLoadResult(system, label string, cfg loopConfig, r loopResult) loadResult {
-	out := loadResult{System: system, Label: label, Concurrency: cfg.concurrency, Rate: cfg.rate,
-		Seconds: r.elapsed.Seconds(), Requests: r.total(), OK: r.ok(),
-		Latency: summarize(r.rec.latencies), Errors: errorsOf(r.rec.counts), Kinds: map[string]int64{}}
-	out.PerSecond = float64(out.OK) / max(out.Seconds, 1e-9)
-	for k, n := range r.rec.kinds {
-		if n > 0 {
-			out.Kinds[kind(k).String()] = n
-		}
-	}
-	return out
+	return loadResult{System: system, Label: label, Concurrency: cfg.concurrency, Rate: cfg.rate,
+		Seconds: r.elapsed.Seconds(), Requests: r.total(), OK: r.ok(), PerSecond: float64(r.ok()) / max(r.elapsed.Seconds(), 1e-9),
+		Latency: summarize(r.latencies), Errors: errorsOf(r.counts)}
 }

@@ -39,7 +39,7 @@ func TestRunLoop(t *testing.T) {
 						cancel()
 					}
 					time.Sleep(100 * time.Microsecond)
-					return outcome{kind: kindSendMsg, label: outcomeOK}
+					return outcome{label: outcomeOK}
 				}
 			})
 			took := time.Since(start)

@@ -22,13 +22,6 @@ const (
 	numKinds
 )
 
-var kindNames = [numKinds]string{
-	"AfterSendMsg", "AfterSendMsg(auto-read)", "AfterMsgReport", "other callback",
-	"conversation.read", "messages.read", "unread.refresh",
-}
-
-func (k kind) String() string { return kindNames[k] }
-
 // isEvent reports whether k is an app event (POST /v1/events).
 func (k kind) isEvent() bool { return k >= kindConversationRead }
 
