@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,15 +18,11 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// newHTTPClient returns a client with a keep-alive pool for n workers and
-// a 5 s limit per request (Chat gives a callback 2 s).
+// newHTTPClient returns a client with a keep-alive pool for n workers and a 5 s limit per request.
 func newHTTPClient(n int) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        n + 16,
-		MaxIdleConnsPerHost: n + 16,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+		DialContext:  (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns: n + 16, MaxIdleConnsPerHost: n + 16, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
 	}}
 }
 
@@ -36,100 +31,66 @@ type firer struct {
 	client *http.Client
 	signer *signer
 	gen    *generator
-	// prepare, when set, runs before an auto-read AfterSendMsg is sent and
-	// may rewrite it (the e2e probes: into a real message at the emulator).
+	// prepare, when set, may rewrite an auto-read AfterSendMsg before it is sent (e2e probes).
 	prepare func(ctx context.Context, r *request) error
-	// sent, when set, is told of every acknowledged auto-read AfterSendMsg.
-	sent func(r request, at time.Time)
-	buf  bytes.Buffer
+	sent    func(r request, at time.Time) // when set, told of every acknowledged auto-read AfterSendMsg
+	buf     bytes.Buffer
 }
 
 // fire sends r and labels the answer: "ok" for an OK callback reply or a
-// 202 for an app event, else the status ("200:FAIL" for a callback reply
-// that is not OK) or "net:…" for transport errors.
-func (f *firer) fire(ctx context.Context, r request) outcome {
-	var o outcome
+// 202 for an app event, else the status or "net:…".
+func (f *firer) fire(ctx context.Context, r request) (o outcome) {
 	if r.kind == kindSendAutoRead && f.prepare != nil {
 		if err := f.prepare(ctx, &r); err != nil {
-			o.label = "prepare"
-			return o
+			return outcome{label: "prepare"}
 		}
 		o.start = time.Now()
 	}
-	now := time.Now()
-	req, err := f.newRequest(ctx, r, now)
-	if err != nil {
-		o.label = "encode"
-		return o
+	now, event := time.Now(), r.kind.isEvent()
+	body, err := r.body()
+	u := f.signer.target + "/v1/events"
+	if !event {
+		u = f.signer.callbackURL(r.command, now)
 	}
-	o.label = f.send(req, r.kind.isEvent())
-	if o.label == outcomeOK && r.kind == kindSendAutoRead && f.sent != nil {
+	req, err2 := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err = errors.Join(err, err2); err == nil && event {
+		err = f.signer.signEvent(req.Header, r.id, body, now)
+	}
+	if err != nil {
+		return outcome{label: "encode"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if o.label = f.send(req, event); o.label == outcomeOK && r.kind == kindSendAutoRead && f.sent != nil {
 		f.sent(r, now)
 	}
 	return o
 }
 
-func (f *firer) newRequest(ctx context.Context, r request, now time.Time) (*http.Request, error) {
-	body, err := r.body()
-	if err != nil {
-		return nil, err
-	}
-	u := f.signer.target + "/v1/events"
-	if !r.kind.isEvent() {
-		u = f.signer.callbackURL(r.command, now)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err == nil && r.kind.isEvent() {
-		err = f.signer.signEvent(req.Header, r.id, body, now)
-	}
-	if err == nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req, err
-}
-
 func (f *firer) send(req *http.Request, event bool) string {
 	resp, err := f.client.Do(req)
-	if err != nil {
-		return netLabel(err)
+	if err == nil {
+		f.buf.Reset()
+		_, err = f.buf.ReadFrom(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
 	}
-	defer resp.Body.Close()
-	f.buf.Reset()
-	_, err = f.buf.ReadFrom(io.LimitReader(resp.Body, 64<<10))
+	var ne net.Error
 	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "net:timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "net:refused"
 	case err != nil:
-		return netLabel(err)
+		return "net:other"
 	case event && resp.StatusCode == http.StatusAccepted:
 		return outcomeOK
-	case !event && resp.StatusCode == http.StatusOK:
-		if bytes.Contains(f.buf.Bytes(), []byte(`"ActionStatus":"OK"`)) {
-			return outcomeOK
-		}
-		return "200:FAIL"
+	case !event && resp.StatusCode == http.StatusOK && bytes.Contains(f.buf.Bytes(), []byte(`"ActionStatus":"OK"`)):
+		return outcomeOK
 	}
 	return strconv.Itoa(resp.StatusCode)
 }
 
-// netLabel names a transport error without its addresses.
-func netLabel(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "net:timeout"
-	case errors.Is(err, context.Canceled):
-		return "net:canceled"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "net:refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "net:reset"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return "net:no-ports"
-	}
-	return "net:other"
-}
-
-// fireCommand is `loadgen fire`: the benchmark's mix at chatsync (or at a
-// baseline), with the measurements asked for alongside.
+// fireCommand is `loadgen fire`: the benchmark's mix at chatsync or a
+// baseline, with the measurements asked for alongside.
 type fireCommand struct {
 	*options
 	loop               loopConfig
@@ -168,7 +129,7 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err = newSigner(f.target, f.appID, f.token, f.eventsSecret)
 	}
 	if err == nil {
-		err = f.fromResults()
+		err = errors.Join(f.fromResults(f.rateFrom, true), f.fromResults(f.bestFrom, false))
 	}
 	if err == nil && f.system == systemRaw {
 		f.raw, err = f.rawClient()
@@ -182,25 +143,22 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	return f.run(ctx, stdout)
 }
 
-// fromResults applies -rate-from and -concurrency-from.
-func (f *fireCommand) fromResults() error {
-	for _, path := range []string{f.rateFrom, f.bestFrom} {
-		if path == "" {
-			continue
-		}
-		recs, err := readResults(path)
-		if err != nil {
-			return err
-		}
-		best := bestSweep(recs)
-		if best == nil {
-			return fmt.Errorf("%s: no chatsync sweep phase", path)
-		}
-		if path == f.rateFrom {
-			f.loop.rate = best.PerSecond / 2
-		} else {
-			f.loop.concurrency = best.Concurrency
-		}
+// fromResults applies -rate-from (rate) or -concurrency-from.
+func (f *fireCommand) fromResults(path string, rate bool) error {
+	if path == "" {
+		return nil
+	}
+	recs, err := readResults(path)
+	best := bestSweep(recs)
+	switch {
+	case err != nil:
+		return err
+	case best == nil:
+		return fmt.Errorf("%s: no chatsync sweep phase", path)
+	case rate:
+		f.loop.rate = best.PerSecond / 2
+	default:
+		f.loop.concurrency = best.Concurrency
 	}
 	return nil
 }
@@ -238,13 +196,11 @@ func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
 	return nil
 }
 
-// measure runs the request loop, with the RSS sampler and the trace-export
-// counter around it.
+// measure runs the request loop, with the RSS sampler and the trace-export counter around it.
 func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResult, []int64, error) {
-	var traces otlpCounts
-	var err error
+	var before, after otlpCounts
 	if f.otlp != "" {
-		if err = getJSON(ctx, f.otlp+"/stats", &traces); err != nil {
+		if err := getJSON(ctx, f.otlp+"/stats", &before); err != nil {
 			return loadResult{}, nil, err
 		}
 	}
@@ -257,15 +213,11 @@ func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResu
 	res, err := runLoop(ctx, f.loop, f.newOp(m, e2e))
 	stop()
 	wg.Wait()
-	if err != nil {
-		return loadResult{}, nil, err
-	}
 	lr := newLoadResult(f.system, f.label, f.loop, res)
 	lr.Tasks = f.tasks.Load()
-	if f.otlp != "" {
-		var after otlpCounts
+	if f.otlp != "" && err == nil {
 		err = getJSON(ctx, f.otlp+"/stats", &after)
-		lr.Tracing, lr.TraceRequests, lr.TraceBytes = true, after.Requests-traces.Requests, after.Bytes-traces.Bytes
+		lr.Tracing, lr.TraceRequests, lr.TraceBytes = true, after.Requests-before.Requests, after.Bytes-before.Bytes
 	}
 	return lr, rss, err
 }
@@ -275,10 +227,7 @@ func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResu
 func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 	client, seq, seed := newHTTPClient(f.loop.concurrency), new(atomic.Uint32), uint64(time.Now().UnixNano())
 	return func(w int) op {
-		s, err := newSigner(f.target, f.appID, f.token, f.eventsSecret)
-		if err != nil { // checked in cmdFire
-			panic(err)
-		}
+		s, _ := newSigner(f.target, f.appID, f.token, f.eventsSecret) // checked in cmdFire
 		fr := &firer{client: client, signer: s, gen: newGenerator(m, seed+uint64(w)*7919, seq)}
 		if f.raw != nil {
 			return f.rawOp(f.raw, fr.gen)
@@ -292,12 +241,8 @@ func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 
 // String is the progress line of a load phase (scripts/waitbench.sh shows it).
 func (r loadResult) String() string {
-	mode := "closed loop"
-	if r.Rate > 0 {
-		mode = fmt.Sprintf("%.0f/s target", r.Rate)
-	}
-	s := fmt.Sprintf("%-8s c=%-4d %-14s %9.0f req/s  ack p50 %6.2f  p95 %6.2f  p99 %7.2f  max %7.2f ms  (%d ok in %.1f s)",
-		r.System, r.Concurrency, mode, r.PerSecond, r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.OK, r.Seconds)
+	s := fmt.Sprintf("%-8s c=%-4d rate %-6.0f %9.0f req/s  ack p50 %6.2f  p95 %6.2f  p99 %7.2f  max %7.2f ms  (%d ok in %.1f s)",
+		r.System, r.Concurrency, r.Rate, r.PerSecond, r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.OK, r.Seconds)
 	if len(r.Errors) > 0 {
 		s += "  errors " + formatCounts(r.Errors)
 	}
