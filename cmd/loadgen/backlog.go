@@ -13,18 +13,12 @@ import (
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
-// backlogResult is a backlog of auto-read messages filled while no worker
-// ran, and how chatsync's workers then worked it off against the
-// emulator's per-API limit: per API the calls each second, the sustained
-// rate (the mean over the busy seconds but the first and last), the
-// busiest second and the answers by ErrorCode.
+// backlogResult is a backlog filled while no worker ran, and its drain against the emulator's per-API limit.
 type backlogResult struct {
-	Messages    int64   `json:"messages"`
-	FillSeconds float64 `json:"fill_seconds"`
-	// CallbackFailures counts the fill's callbacks chatsync did not
-	// acknowledge: their messages left no tasks.
-	CallbackFailures int64                `json:"callback_failures"`
-	Queued           int                  `json:"queued"` // after the fill
+	Messages         int64                `json:"messages"`
+	FillSeconds      float64              `json:"fill_seconds"`
+	CallbackFailures int64                `json:"callback_failures"` // fill callbacks not acknowledged: no tasks
+	Queued           int                  `json:"queued"`            // after the fill
 	Seconds          float64              `json:"seconds"`
 	Drained          bool                 `json:"drained"`
 	PerSecond        map[string][]float64 `json:"per_second,omitempty"`
@@ -34,14 +28,10 @@ type backlogResult struct {
 	RateLimited int64 `json:"rate_limited"`
 }
 
-// backlogMessages is the size of the backlog: each message leaves a
-// set-read, a read-receipt and an unread task.
+// backlogMessages is the size of the backlog (three tasks each).
 const backlogMessages = 4000
 
-// cmdBacklog sends real messages from distinct users to the auto-read
-// accounts while no worker runs (the emulator's limit lifted), prints
-// "filled", then reads the emulator's counters every second while the
-// workers (started by the caller) drain the queues.
+// cmdBacklog fills a backlog, prints "filled", and samples its drain once the caller starts a worker.
 func cmdBacklog(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backlog", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up the drain after this long")
@@ -61,8 +51,7 @@ func cmdBacklog(ctx context.Context, args []string, stdout io.Writer) error {
 	return emit(stdout, s.out, record{Backlog: &r})
 }
 
-// fill sends the messages, paced: the emulator posts the callbacks of
-// distinct conversations at once, and thousands would reach serve together.
+// fill sends real messages to the auto-read accounts, paced (the emulator fires their callbacks at once).
 func (s *session) fill(ctx context.Context) (backlogResult, error) {
 	if len(s.autoRead) == 0 {
 		return backlogResult{}, errors.New("$AUTO_READ_ACCOUNTS is required")
@@ -90,8 +79,7 @@ func (s *session) fill(ctx context.Context) (backlogResult, error) {
 	return r, errors.Join(err, s.waitCallbacks(ctx, before, &r))
 }
 
-// waitCallbacks waits until the emulator has sent the fill's AfterSendMsg
-// callbacks, and records the queues then and the failed callbacks.
+// waitCallbacks waits for the fill's AfterSendMsg callbacks and records the queues then.
 func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *backlogResult) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -110,8 +98,7 @@ func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *b
 	return fmt.Errorf("emulator callbacks: %w", ctx.Err())
 }
 
-// drainBacklog samples the emulator's calls every second until the queues
-// are empty with no call for two samples in a row, or until timeout.
+// drainBacklog samples the calls every second until the queues and the emulator are quiet.
 func (s *session) drainBacklog(ctx context.Context, r *backlogResult, timeout time.Duration) error {
 	start := time.Now()
 	before, err := s.em.stats(ctx)
@@ -133,9 +120,7 @@ func (s *session) drainBacklog(ctx context.Context, r *backlogResult, timeout ti
 	return err
 }
 
-// sustained returns the mean of series over its busy (non-zero) samples
-// without the first and the last, which are partial seconds; with fewer
-// than three busy samples, the mean of those there are.
+// sustained returns the mean of series' busy samples but the first and last (partial seconds).
 func sustained(series []float64) float64 {
 	first := slices.IndexFunc(series, func(v float64) bool { return v > 0 })
 	if first < 0 {

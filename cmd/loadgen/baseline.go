@@ -22,20 +22,15 @@ import (
 	"github.com/chatsync/chatsync/webhook"
 )
 
-// Systems the sweep measures.
+// Systems the sweep measures: chatsync, the raw asynq.Client (no HTTP) and net/http + asynq.Client.
 const (
 	systemChatsync = "chatsync"
-	systemRaw      = "asynq"   // loadgen raw: an asynq.Client, no HTTP
-	systemHandler  = "handler" // loadgen handler: net/http + asynq.Client
+	systemRaw      = "asynq"
+	systemHandler  = "handler"
 	systemTraced   = "chatsync+tracing"
 )
 
-// rawTasks returns the tasks a hand-written callback handler enqueues for
-// r with tasks.Builder, one per event and API, as chatsync did before it
-// coalesced: the unread tasks are chatsync's own (types, payloads, IDs),
-// while set-read and read-receipt tasks carry their event's read point or
-// MsgKeys, where chatsync merges them into their conversation's pending
-// state. Requests chatsync answers without a task give none.
+// rawTasks returns the tasks a hand-written handler enqueues for r, one per event and API.
 func rawTasks(r request, autoRead map[string]bool) ([]*asynq.Task, error) {
 	var b tasks.Builder
 	total := &r.unread
@@ -66,8 +61,7 @@ func rawTasks(r request, autoRead map[string]bool) ([]*asynq.Task, error) {
 
 func one(t *asynq.Task, err error) ([]*asynq.Task, error) { return []*asynq.Task{t}, err }
 
-// enqueue enqueues ts one after another, as chatsync does; a duplicate
-// counts as success.
+// enqueue enqueues ts in turn, as chatsync does; a duplicate counts as success.
 func enqueue(ctx context.Context, c *asynq.Client, ts []*asynq.Task) (int, error) {
 	for i, t := range ts {
 		if _, err := c.EnqueueContext(ctx, t); err != nil && !tasks.IsDuplicate(err) {
@@ -85,8 +79,7 @@ func autoReadSet(accounts []string) map[string]bool {
 	return m
 }
 
-// rawClient returns the asynq.Client of the raw baseline, one for all
-// workers as an application would have, on database -db.
+// rawClient returns the raw baseline's asynq.Client, one for all workers, on database -db.
 func (f *fireCommand) rawClient() (*asynq.Client, error) {
 	opt, err := f.redis()
 	if err != nil {
@@ -96,8 +89,7 @@ func (f *fireCommand) rawClient() (*asynq.Client, error) {
 		DB: f.db, PoolSize: f.loop.concurrency + 10}), nil
 }
 
-// rawOp returns an op of the raw baseline: the tasks chatsync would make
-// for gen's requests, enqueued by client without an HTTP hop.
+// rawOp returns an op of the raw baseline: gen's requests' tasks, enqueued without an HTTP hop.
 func (f *fireCommand) rawOp(client *asynq.Client, gen *generator) op {
 	autoRead := autoReadSet(f.autoRead)
 	return func(ctx context.Context, _ int64) outcome {
@@ -112,11 +104,7 @@ func (f *fireCommand) rawOp(client *asynq.Client, gen *generator) op {
 	}
 }
 
-// handler is the second baseline: the callback target a user would write
-// by hand with net/http and an asynq.Client. It checks the Sign and the
-// event signatures, decodes the body, enqueues rawTasks and answers; no
-// framework, metrics, logging or validation beyond that. Comparing chatsync
-// with it separates chatsync's own cost from the HTTP hop's.
+// handler is the callback target a user would write with net/http and an asynq.Client.
 type handler struct {
 	appID, token string
 	events       *standardwebhooks.Webhook // nil: app events are refused
@@ -211,8 +199,7 @@ func (h *handler) event(r *http.Request, body []byte) (request, error) {
 		id: r.Header.Get(standardwebhooks.HeaderWebhookID)}, nil
 }
 
-// cmdHandler serves the hand-written baseline on a loopback address,
-// enqueueing into database -db, until it is stopped (at most 30 minutes).
+// cmdHandler serves the hand-written baseline, enqueueing into database -db.
 func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("handler", flag.ContinueOnError)
 	o := addOptions(fs)
@@ -238,8 +225,7 @@ func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 	return serveLoopback(ctx, *addr, h, stdout)
 }
 
-// serveLoopback serves h on addr, a loopback address, until ctx is done or
-// 30 minutes have passed.
+// serveLoopback serves h on a loopback addr until ctx is done or 30 minutes have passed.
 func serveLoopback(ctx context.Context, addr string, h http.Handler, stdout io.Writer) error {
 	if err := checkLoopbackAddr(addr); err != nil {
 		return fmt.Errorf("-addr: %w", err)

@@ -17,10 +17,7 @@ import (
 	"github.com/chatsync/chatsync/tasks"
 )
 
-// burstResult is a burst of real messages to a few users: the unread API
-// calls it cost and how long chatsync's snapshots took to agree with the
-// emulator (per user, from the last message sent until its snapshot had
-// the emulator's total and every peer's count).
+// burstResult is a burst of real messages: unread calls and snapshot convergence (last message → agreement).
 type burstResult struct {
 	Users        int              `json:"targets"`
 	Peers        int              `json:"peers_per_target"`
@@ -71,8 +68,7 @@ func cmdBurst(ctx context.Context, args []string, stdout io.Writer) error {
 	return emit(stdout, b.out, record{Burst: &r})
 }
 
-// send imports the accounts and sends the messages through the emulator,
-// which fires their AfterSendMsg callbacks at serve.
+// send sends the messages through the emulator, which fires their callbacks at serve.
 func (b *burst) send(ctx context.Context, cfg loopConfig) (burstResult, error) {
 	var ids []string
 	for u := range b.users {
@@ -107,8 +103,7 @@ func sendOutcome(_ chatapi.SentMsg, err error) outcome {
 	return outcome{label: "net:other"}
 }
 
-// converge polls every user for a minute until its snapshot agrees with
-// the emulator, and returns the times from sentAt.
+// converge polls every user for a minute until its snapshot agrees with the emulator.
 func (b *burst) converge(ctx context.Context, sentAt time.Time) (latency, int) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -168,8 +163,7 @@ func (b *burst) snapshot(ctx context.Context, id string) (*tasks.Snapshot, error
 	return nil, fmt.Errorf("GET unread: status %d", resp.StatusCode)
 }
 
-// settle waits for chatsync's queues to drain and counts the API calls the
-// burst cost.
+// settle waits for the queues to drain and counts the burst's API calls.
 func (b *burst) settle(ctx context.Context, r *burstResult, before emulator.Stats) error {
 	if _, _, _, err := b.drain(ctx, 250*time.Millisecond, 8, time.Minute); err != nil {
 		return err

@@ -14,8 +14,7 @@ type e2eResult struct {
 	Seconds float64 `json:"seconds"`
 	Events  int64   `json:"events"` // acknowledged requests
 	Ack     latency `json:"ack"`
-	// Probes were auto-read AfterSendMsg callbacks; Matched of them were
-	// seen to cause their admin_set_msg_read, CallbackToAPI after that long.
+	// Probes were auto-read AfterSendMsg; Matched of them were seen to cause their admin_set_msg_read.
 	Probes        int     `json:"probes"`
 	Matched       int     `json:"matched"`
 	CallbackToAPI latency `json:"callback_to_api"`
@@ -34,8 +33,7 @@ type e2eRun struct {
 	stopPoll func()
 }
 
-// startE2E imports the mix's accounts into the emulator, takes its
-// counters and starts watching for the probes' API calls.
+// startE2E imports the mix's accounts and starts watching for the probes' API calls.
 func startE2E(ctx context.Context, o *options, m mix) (*e2eRun, error) {
 	s, err := o.open()
 	if err != nil {
@@ -58,9 +56,7 @@ func startE2E(ctx context.Context, o *options, m mix) (*e2eRun, error) {
 	return e, nil
 }
 
-// prepare turns an auto-read probe into a real message the emulator
-// stores (without firing its own callback), so that chatsync's read
-// receipt for it names a MsgKey the emulator knows.
+// prepare stores an auto-read probe at the emulator as a real message (no callback) so its MsgKey is known.
 func (e *e2eRun) prepare(ctx context.Context, r *request) error {
 	sent, err := e.chat.SendMsg(ctx, chatapi.SendMsgRequest{
 		FromAccount: r.from, ToAccount: r.to, MsgSeq: r.msgSeq, MsgRandom: r.msgRandom,

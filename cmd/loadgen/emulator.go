@@ -52,8 +52,7 @@ func getJSON(ctx context.Context, url string, out any) error {
 	return doJSON(ctx, http.MethodGet, url, nil, out)
 }
 
-// emulatorClient reads and steers the Chat emulator through its inspection
-// surface (/emulator/stats, requests, unread, ratelimit, accounts).
+// emulatorClient reads and steers the Chat emulator through its /emulator/ surface.
 type emulatorClient struct{ base string }
 
 func (e *emulatorClient) stats(ctx context.Context) (st emulator.Stats, err error) {
@@ -92,9 +91,7 @@ func (e *emulatorClient) importAccounts(ctx context.Context, ids []string) error
 	return nil
 }
 
-// session is what the emulator-backed measurements work with: the
-// emulator's inspection surface, a Chat client of it as the app admin, and
-// chatsync's Redis (an asynq Inspector and a client).
+// session is the emulator, a Chat client of it, and chatsync's Redis.
 type session struct {
 	*options
 	em   *emulatorClient
@@ -130,15 +127,13 @@ func (o *options) open() (*session, error) {
 
 func (s *session) close() { s.rdb.Close() }
 
-// apiCalls are the calls of each API made between two emulator Stats,
-// and their answers by ErrorCode (other HTTP statuses as "http <status>").
+// apiCalls are each API's calls between two emulator Stats and their answers by ErrorCode.
 type apiCalls struct {
 	Calls map[string]int64            `json:"calls"`
 	Codes map[string]map[string]int64 `json:"codes,omitempty"`
 }
 
-// callsBetween returns the calls between before and after, leaving out
-// sendmsg (loadgen's own).
+// callsBetween returns the calls between before and after, but loadgen's own sendmsg.
 func callsBetween(before, after emulator.Stats) apiCalls {
 	c := apiCalls{Calls: map[string]int64{}, Codes: map[string]map[string]int64{}}
 	for api, a := range after.APIs {
@@ -175,8 +170,7 @@ func (c apiCalls) rateLimited() (n int64) {
 	return n
 }
 
-// queued returns the tasks still to run in every asynq queue (archived
-// ones failed for good).
+// queued returns the tasks still to run in every asynq queue.
 func queued(in *asynq.Inspector) (int, error) {
 	qs, err := in.Queues()
 	n := 0
@@ -190,15 +184,13 @@ func queued(in *asynq.Inspector) (int, error) {
 	return n, err
 }
 
-// sampler holds, per sample, each API's calls per second since the
-// previous one and the tasks left in chatsync's queues.
+// sampler holds, per sample, each API's calls per second and the tasks queued.
 type sampler struct {
 	rates map[string][]float64
 	depth []int64
 }
 
-// sample samples every interval until ctx is done or after, which sees
-// each new sample, returns false.
+// sample samples every interval until ctx is done or after returns false.
 func (s *session) sample(ctx context.Context, interval time.Duration, after func(*sampler) bool) (*sampler, error) {
 	sm := &sampler{rates: map[string][]float64{}}
 	prev, err := s.em.stats(ctx)
@@ -224,9 +216,7 @@ func (s *session) sample(ctx context.Context, interval time.Duration, after func
 	return sm, err
 }
 
-// drain samples every interval until no task is left and the emulator saw
-// no call (but loadgen's sendmsg) for quiet samples in a row, or until
-// timeout; it reports whether they drained and when the quiet began.
+// drain samples until the queues and the emulator are quiet for quiet samples; it returns when the quiet began.
 func (s *session) drain(ctx context.Context, interval time.Duration, quiet int, timeout time.Duration) (*sampler, bool, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -15,17 +15,13 @@ import (
 	"github.com/chatsync/chatsync/webhook"
 )
 
-// callbackSign returns Chat's callback signature: the lowercase hex SHA-256
-// of the token followed by the decimal RequestTime (tencent-chat.md §5.1).
-// It is loadgen's own copy until package chatapi has one.
+// callbackSign returns Chat's callback Sign: hex SHA-256 of token + RequestTime (tencent-chat.md §5.1).
 func callbackSign(token string, requestTime int64) string {
 	sum := sha256.Sum256([]byte(token + strconv.FormatInt(requestTime, 10)))
 	return hex.EncodeToString(sum[:])
 }
 
-// signer signs requests for one chatsync: Chat callbacks with the callback
-// token and app events with a Standard Webhooks secret. It caches the Sign
-// of the current second, so each worker needs its own.
+// signer signs callbacks and app events for one chatsync; each worker has its own (it caches the Sign).
 type signer struct {
 	target   string // http://127.0.0.1:port, no trailing slash
 	appID    string
@@ -35,8 +31,7 @@ type signer struct {
 	sign     string
 }
 
-// newSigner returns a signer for the chatsync at target; secret is empty
-// when no app events are sent.
+// newSigner returns a signer; secret is empty when no app events are sent.
 func newSigner(target string, sdkAppID uint64, token, secret string) (*signer, error) {
 	s := &signer{target: target, appID: strconv.FormatUint(sdkAppID, 10), token: token, signedAt: -1}
 	if secret != "" {
@@ -49,8 +44,7 @@ func newSigner(target string, sdkAppID uint64, token, secret string) (*signer, e
 	return s, nil
 }
 
-// callbackURL returns the URL Chat would post a callback of command to at
-// now, with a Sign and RequestTime when there is a token.
+// callbackURL returns the URL Chat would post a callback of command to at now.
 func (s *signer) callbackURL(command string, now time.Time) string {
 	u := s.target + "/callback?SdkAppid=" + s.appID + "&CallbackCommand=" + command +
 		"&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"

@@ -37,8 +37,7 @@ type firer struct {
 	buf     bytes.Buffer
 }
 
-// fire sends r and labels the answer: "ok" for an OK callback reply or a
-// 202 for an app event, else the status or "net:…".
+// fire sends r and labels the answer: ok, the status, or net:….
 func (f *firer) fire(ctx context.Context, r request) (o outcome) {
 	if r.kind == kindSendAutoRead && f.prepare != nil {
 		if err := f.prepare(ctx, &r); err != nil {
@@ -89,8 +88,7 @@ func (f *firer) send(req *http.Request, event bool) string {
 	return strconv.Itoa(resp.StatusCode)
 }
 
-// fireCommand is `loadgen fire`: the benchmark's mix at chatsync or a
-// baseline, with the measurements asked for alongside.
+// fireCommand is `loadgen fire`: the benchmark's mix at chatsync or a baseline.
 type fireCommand struct {
 	*options
 	loop               loopConfig
@@ -222,8 +220,7 @@ func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResu
 	return lr, rss, err
 }
 
-// newOp returns the factory of the workers' ops: each its own signer and
-// generator, all one HTTP client (or raw asynq.Client) and one MsgSeq.
+// newOp returns the workers' ops: one HTTP client (or asynq.Client) and MsgSeq for all.
 func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 	client, seq, seed := newHTTPClient(f.loop.concurrency), new(atomic.Uint32), uint64(time.Now().UnixNano())
 	return func(w int) op {

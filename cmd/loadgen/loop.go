@@ -37,8 +37,7 @@ func (c loopConfig) validate() error {
 	return nil
 }
 
-// outcome is what one request came to; start, when set, replaces the
-// scheduled time as the start of its latency.
+// outcome is what one request came to; start, when set, starts its latency.
 type outcome struct {
 	label string
 	start time.Time
@@ -63,10 +62,7 @@ func (r loopResult) total() (n int64) {
 	return n
 }
 
-// runLoop runs cfg.concurrency workers, each with an op from newOp, until
-// cfg.requests were started, cfg.duration passed or ctx is done. With a
-// rate, request i is due at start + i/rate and its latency counts from
-// then, so a slow server cannot hide queueing (coordinated omission).
+// runLoop runs the workers until cfg's bounds or ctx; paced latency counts from when a request was due.
 func runLoop(ctx context.Context, cfg loopConfig, newOp func(worker int) op) (loopResult, error) {
 	if err := cfg.validate(); err != nil {
 		return loopResult{}, err

@@ -73,9 +73,7 @@ func env(name, def string) string {
 	return def
 }
 
-// options are what every command knows: where chatsync, the emulator and
-// Redis are, how to sign for them (from chatsync's environment), and where
-// results go.
+// options are where chatsync, the emulator and Redis are, and chatsync's secrets.
 type options struct {
 	target, emulator, redisURL, out string
 	appID                           uint64
@@ -134,8 +132,7 @@ func checkLoopbackAddr(addr string) error {
 	return nil
 }
 
-// loopbackURL checks that raw is an http URL of a loopback host and returns
-// it without a trailing slash.
+// loopbackURL checks that raw is an http URL of a loopback host.
 func loopbackURL(name, raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err == nil && u.Scheme != "http" {

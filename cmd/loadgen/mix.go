@@ -30,15 +30,10 @@ const (
 	cmdAfterMsgReport = "C2C.CallbackAfterMsgReport"
 )
 
-// otherCommands are sent in turn for kindOther: chatsync acknowledges them
-// without a task.
+// otherCommands are sent in turn for kindOther: chatsync answers them without a task.
 var otherCommands = []string{"C2C.CallbackBeforeSendMsg", "C2C.CallbackAfterMsgReadReceipt", "State.StateChange"}
 
-// mix is the benchmark's traffic: of the Chat callbacks 80 % AfterSendMsg
-// (autoRead of them to an auto-read account), 15 % AfterMsgReport and 5 %
-// other commands; events of all requests are app events, half
-// conversation.read and a quarter each messages.read and unread.refresh
-// (without messages.read: two thirds and one third).
+// mix is the benchmark's traffic (see probabilities).
 type mix struct {
 	events           float64
 	noMessagesRead   bool // the emulator checks MsgKeys, which generated events cannot match
@@ -47,9 +42,7 @@ type mix struct {
 	users            int // u000000 … ; at least 2
 }
 
-// benchMix returns the benchmark's mix: 10 % app events (when chatsync
-// takes them) and 5 % of AfterSendMsg to the auto-read accounts (when
-// there are some), over 10,000 users.
+// benchMix returns 10 % app events and 5 % of AfterSendMsg to auto-read accounts, over 10,000 users.
 func (o *options) benchMix(events bool) mix {
 	m := mix{users: 10000, autoReadAccounts: o.autoRead}
 	if events {
@@ -78,11 +71,9 @@ func (m mix) probabilities() [numKinds]float64 {
 
 // request is one generated callback or app event, before encoding.
 type request struct {
-	kind    kind
-	command string // callback command; "" for app events
-	// from sends the message or is the peer of a read; to receives it or
-	// reads (Report_Account, the event's account).
-	from, to  string
+	kind      kind
+	command   string // callback command; "" for app events
+	from, to  string // sender or peer; receiver or reader
 	msgSeq    uint32
 	msgRandom uint32
 	msgTime   int64 // unix seconds; LastReadTime, read_time
@@ -94,8 +85,7 @@ type request struct {
 	msgKeys   []string // messages.read
 }
 
-// generator makes the requests of a mix. Each worker owns one; generators
-// sharing seq give every message a unique MsgKey.
+// generator makes a mix's requests; generators sharing seq give every message a unique MsgKey.
 type generator struct {
 	mix   mix
 	rng   *rand.Rand

@@ -9,17 +9,13 @@ import (
 	"sync/atomic"
 )
 
-// otlpCounts are what the OTLP receiver got: trace export requests and
-// their body bytes.
+// otlpCounts are the trace export requests and bytes the receiver got.
 type otlpCounts struct {
 	Requests int64 `json:"requests"`
 	Bytes    int64 `json:"bytes"`
 }
 
-// otlpReceiver is the smallest OTLP/HTTP trace receiver: it answers every
-// POST /v1/traces with 200 and an empty body (an empty
-// ExportTraceServiceResponse, all accepted) and counts what it got; GET
-// /stats returns the counts as JSON. It is safe for concurrent use.
+// otlpReceiver answers POST /v1/traces with 200 (all accepted), counting; GET /stats returns the counts.
 type otlpReceiver struct{ requests, bytes atomic.Int64 }
 
 func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -26,15 +26,12 @@ type overloadResult struct {
 	Seconds  float64 `json:"seconds"` // posting
 	Rate     float64 `json:"rate"`    // target events per second
 	apiCalls
-	RateLimited   int64            `json:"rate_limited"`
-	PeakPerSecond map[string]int64 `json:"peak_per_second,omitempty"` // the most calls of an API in one second
-	// AppliedAfterLast is how long after the last event every effect was
-	// seen at the emulator; -1 if not within the wait.
-	AppliedAfterLast float64 `json:"applied_after_last_s"`
-	EventToCall      latency `json:"event_to_call"`
-	Depth            []int64 `json:"depth,omitempty"` // tasks queued, each second
-	// Memory: Redis used_memory every 5 s, and the growth over the baseline
-	// averaged over the last third of the run, per callback/s.
+	RateLimited      int64            `json:"rate_limited"`
+	PeakPerSecond    map[string]int64 `json:"peak_per_second,omitempty"` // the most calls of an API in one second
+	AppliedAfterLast float64          `json:"applied_after_last_s"`      // every effect seen after the last event; -1: not in time
+	EventToCall      latency          `json:"event_to_call"`
+	Depth            []int64          `json:"depth,omitempty"` // tasks queued, each second
+	// Memory: Redis used_memory every 5 s; growth over the last third of the run, per callback/s.
 	MemoryBaseline int64   `json:"memory_baseline,omitempty"`
 	MemorySamples  []int64 `json:"memory_samples,omitempty"`
 	MemoryGrowth   int64   `json:"memory_growth,omitempty"`
@@ -84,8 +81,7 @@ func cmdOverload(ctx context.Context, args []string, stdout io.Writer) error {
 	return emit(stdout, o.out, record{Overload: &r})
 }
 
-// conversations imports n conversations (reader i with peer i) and returns
-// them with the emulator's counters before the scenario.
+// conversations imports n conversations and returns the emulator's counters before them.
 func (o *overload) conversations(ctx context.Context, tag string, n int) (readers, peers []string, before emulator.Stats, err error) {
 	for i := range n {
 		readers = append(readers, fmt.Sprintf("o%s%s_r%d", o.nonce, tag, i))
@@ -97,9 +93,7 @@ func (o *overload) conversations(ctx context.Context, tag string, n int) (reader
 	return readers, peers, before, err
 }
 
-// watch samples the calls of each API and the queue depth into r every
-// second until stopped, and Redis's used_memory every 5 s for the memory
-// scenario. Stopping twice is stopping once.
+// watch samples calls, queue depth (and used_memory) into r until stopped (once).
 func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan *sampler)
@@ -124,8 +118,7 @@ func (o *overload) watch(ctx context.Context, r *overloadResult) (stop func()) {
 	})
 }
 
-// post fires the requests next makes at rate until n were started or d
-// passed, and tells p (if any) of the acknowledged ones.
+// post fires next's requests at rate and tells p of the acknowledged ones.
 func (o *overload) post(ctx context.Context, rate float64, n int64, d time.Duration, next func(i int64) request, p *probes) (loopResult, error) {
 	return runLoop(ctx, loopConfig{concurrency: 32, rate: rate, duration: d, requests: n}, func(int) op {
 		s, _ := newSigner(o.target, o.appID, o.token, o.eventsSecret) // the secret's error shows as "encode"
@@ -150,9 +143,7 @@ func (o *overload) finish(ctx context.Context, r *overloadResult, lr loopResult,
 	return err
 }
 
-// reads posts n conversation.read events over convs conversations at
-// r.Rate for at most d, every one a probe, and waits up to limit until
-// every conversation's last read point was applied.
+// reads posts n conversation.read probes over convs conversations and waits until all applied.
 func (o *overload) reads(ctx context.Context, r *overloadResult, convs int, n int64, d, limit time.Duration, readTime func(int64) int64) error {
 	readers, peers, before, err := o.conversations(ctx, r.Scenario[:2], convs)
 	if err != nil {
@@ -180,8 +171,7 @@ func (o *overload) reads(ctx context.Context, r *overloadResult, convs int, n in
 	return o.finish(ctx, r, lr, before)
 }
 
-// receipts posts 1,000 AfterSendMsg callbacks of real messages to one
-// auto-read account from 10 senders at 1,000/s.
+// receipts posts 1,000 AfterSendMsg of real messages to one auto-read account from 10 senders.
 func (o *overload) receipts(ctx context.Context, r *overloadResult) error {
 	if len(o.autoRead) == 0 {
 		return errors.New("receipts: $AUTO_READ_ACCOUNTS is required")
@@ -204,8 +194,7 @@ func (o *overload) receipts(ctx context.Context, r *overloadResult) error {
 	return o.finish(ctx, r, lr, before)
 }
 
-// receiptMessages sends the receipts scenario's messages without their
-// callbacks and returns the callbacks to post for them.
+// receiptMessages sends the messages without callbacks and returns the callbacks.
 func (o *overload) receiptMessages(ctx context.Context, bot string) ([]request, error) {
 	_, senders, _, err := o.conversations(ctx, "s", 10)
 	if err == nil {
@@ -227,8 +216,7 @@ func (o *overload) receiptMessages(ctx context.Context, bot string) ([]request, 
 	return reqs, err
 }
 
-// waitReceipts waits up to a minute until every message of reqs was
-// receipted, and returns how long that took (-1: not within the minute).
+// waitReceipts returns how long until every message was receipted (-1: not within a minute).
 func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
 	want, start := map[string]bool{}, time.Now()
 	for _, r := range reqs {
@@ -251,10 +239,7 @@ func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
 	return -1
 }
 
-// memory posts AfterSendMsg callbacks (no auto-read) over 20,000 fixed
-// conversations among 10,000 users at r.Rate for d; the growth of Redis's
-// used_memory is taken over the last third of the run, once the
-// de-duplication window (2 min) and TASK_RETENTION are full.
+// memory posts AfterSendMsg over 20,000 conversations and measures Redis's used_memory.
 func (o *overload) memory(ctx context.Context, r *overloadResult, d time.Duration) error {
 	const users, convs = 10000, 20000
 	base, err := o.usedMemory(ctx)

@@ -12,15 +12,7 @@ import (
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
-// probes measures the time from an auto-read AfterSendMsg callback or a
-// conversation.read event to the admin_set_msg_read call that applies it
-// at the emulator. chatsync coalesces, so that call is the first
-// successful one on the probe's conversation (Report_Account,
-// Peer_Account) = (to, from) whose MsgReadTime is at or above the probe's
-// read point and that came after the probe was posted; a call that covered
-// the read point before applied it already (latency 0). Probes and calls
-// are matched in whichever order loadgen learns of them. It is safe for
-// concurrent use.
+// probes matches probes to the first admin_set_msg_read on their conversation at or above their read point.
 type probes struct {
 	mu     sync.Mutex
 	posted map[string]map[int64]time.Time // conversation → read point → when posted
@@ -40,8 +32,7 @@ func newProbes() *probes {
 
 func conversation(account, peer string) string { return account + "\n" + peer }
 
-// sent records that probe r was posted at at; a repeated read point of a
-// conversation counts once.
+// sent records that probe r was posted at at.
 func (p *probes) sent(r request, at time.Time) {
 	conv := conversation(r.to, r.from)
 	p.mu.Lock()
@@ -55,9 +46,7 @@ func (p *probes) sent(r request, at time.Time) {
 	}
 }
 
-// observe records the successful admin_set_msg_read calls among reqs and
-// returns how many were new. MsgReadTime is documented as a String; a
-// Number is accepted too.
+// observe records the successful admin_set_msg_read calls among reqs.
 func (p *probes) observe(reqs []emulator.Request) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -83,9 +72,7 @@ func (p *probes) observe(reqs []emulator.Request) int {
 	return n
 }
 
-// poll observes the emulator's recent set-read calls every 100 ms (its
-// ring of requests must not fill up in between) until the returned
-// function is called, which observes them once more.
+// poll observes the set-read calls every 100 ms until the returned stop is called.
 func (p *probes) poll(ctx context.Context, em *emulatorClient) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -106,8 +93,7 @@ func (p *probes) poll(ctx context.Context, em *emulatorClient) (stop func()) {
 	}
 }
 
-// covered reports whether every conversation in want saw a call at or
-// above its read point.
+// covered reports whether every conversation in want saw a call at or above its read point.
 func (p *probes) covered(want map[string]int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -128,8 +114,7 @@ func coveredBy(calls []probeCall, rt int64) bool {
 	return false
 }
 
-// result returns the latencies of the matched probes and how many were
-// posted.
+// result returns the matched probes' latencies and how many were posted.
 func (p *probes) result() (latency, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -144,8 +129,7 @@ func (p *probes) result() (latency, int) {
 	return summarize(lat), p.n
 }
 
-// applied returns how long after at the first call covering read point rt
-// came, or 0 when an earlier call covered it already.
+// applied returns how long after at a call first covered rt (0 if one did before).
 func applied(calls []probeCall, rt int64, at time.Time) (time.Duration, bool) {
 	best, earlier := time.Duration(-1), false
 	for _, c := range calls {
@@ -164,8 +148,7 @@ func applied(calls []probeCall, rt int64, at time.Time) (time.Duration, bool) {
 	return best, best >= 0
 }
 
-// waitCovered waits until probes saw every conversation's last read point
-// in want applied, and returns how long that took (-1: not within limit).
+// waitCovered returns how long until want was covered (-1: not within limit).
 func (p *probes) waitCovered(ctx context.Context, em *emulatorClient, want map[string]int64, limit time.Duration) float64 {
 	start := time.Now()
 	for time.Since(start) < limit && ctx.Err() == nil {

@@ -37,9 +37,7 @@ func sampleRSS(ctx context.Context, pid int) []int64 {
 	}
 }
 
-// memoryResult is serve's memory over a long run, one sample a second: the
-// RSS after the first fifth of the run (warm-up), the highest after that,
-// and the last.
+// memoryResult is serve's VmRSS each second: after warm-up (the first fifth), the peak after it, the last.
 type memoryResult struct {
 	Requests     int64   `json:"requests"`
 	Seconds      float64 `json:"seconds"`

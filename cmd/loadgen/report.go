@@ -18,9 +18,7 @@ import (
 	"text/template"
 )
 
-// cmdReport writes BENCHMARKS.md from a results file, with the machine
-// description and Redis's own rate as scripts/bench.sh wrote them
-// (Markdown), and the previous report for the tracing comparison.
+// cmdReport writes BENCHMARKS.md from a results file and bench.sh's Markdown.
 func cmdReport(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	in := fs.String("in", "", "the run's results file (JSON lines)")
@@ -177,9 +175,7 @@ func rate(l *loadResult) float64 {
 	return l.PerSecond
 }
 
-// tracing is the tracing phase: chatsync with tracing off and on,
-// interleaved at the sweep's best concurrency, and the hand-written
-// baseline in the same run.
+// tracing is chatsync with tracing off and on, and the hand-written baseline.
 type tracing struct {
 	Phases                    []loadResult
 	Concurrency               int
@@ -232,9 +228,7 @@ func means(phases []loadResult) (perSecond, p99 float64) {
 
 var previousTracing = regexp.MustCompile(`net/http \+ asynq baseline at concurrency (\d+): \*\*([0-9.]+)×\*\*`)
 
-// previousRatio finds chatsync's rate over the hand-written baseline's at
-// concurrency c in a previous report: its tracing-off line, or else the
-// sweep table's row (NaN when neither is there).
+// previousRatio finds chatsync / handler at c in a previous report (NaN: not there).
 func previousRatio(md string, c int) float64 {
 	if m := previousTracing.FindStringSubmatch(md); m != nil && m[1] == strconv.Itoa(c) {
 		v, _ := strconv.ParseFloat(m[2], 64)

@@ -10,8 +10,7 @@ import (
 // target is one of the targets and what the run reached.
 type target struct{ Target, Measured, Status string }
 
-// check returns the target row of name: "not measured" without a
-// measurement, else reached or missed.
+// check returns a target row: not measured, reached or missed.
 func check(name string, measured bool, ok func() (string, bool)) target {
 	if !measured {
 		return target{name, "-", "not measured"}
