@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/chatsync/chatsync/tasks"
 	"github.com/chatsync/chatsync/webhook"
 )
@@ -147,7 +148,7 @@ func (h *handler) callback(r *http.Request, body []byte) (request, error) {
 	q := r.URL.Query()
 	rt, _ := strconv.ParseInt(q.Get("RequestTime"), 10, 64)
 	if q.Get("SdkAppid") != h.appID ||
-		h.token != "" && subtle.ConstantTimeCompare([]byte(q.Get("Sign")), []byte(callbackSign(h.token, rt))) != 1 {
+		h.token != "" && subtle.ConstantTimeCompare([]byte(q.Get("Sign")), []byte(emulator.CallbackSign(h.token, rt))) != 1 {
 		return request{}, errors.New("bad SdkAppid or Sign")
 	}
 	var f struct {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,14 +10,9 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/chatsync/chatsync/webhook"
 )
-
-// callbackSign returns Chat's callback Sign: hex SHA-256 of token + RequestTime (tencent-chat.md §5.1).
-func callbackSign(token string, requestTime int64) string {
-	sum := sha256.Sum256([]byte(token + strconv.FormatInt(requestTime, 10)))
-	return hex.EncodeToString(sum[:])
-}
 
 // signer signs callbacks and app events for one chatsync; each worker has its own (it caches the Sign).
 type signer struct {
@@ -52,7 +45,7 @@ func (s *signer) callbackURL(command string, now time.Time) string {
 		return u
 	}
 	if rt := now.Unix(); rt != s.signedAt {
-		s.signedAt, s.sign = rt, callbackSign(s.token, rt)
+		s.signedAt, s.sign = rt, emulator.CallbackSign(s.token, rt)
 	}
 	return u + "&Sign=" + s.sign + "&RequestTime=" + strconv.FormatInt(s.signedAt, 10)
 }
@@ -96,17 +89,12 @@ type (
 		EventTime       int64  `json:"EventTime"`
 		UnreadMsgNum    int    `json:"UnreadMsgNum"`
 	}
-	c2cMsgInfo struct {
-		From   string `json:"From_Account"`
-		To     string `json:"To_Account"`
-		MsgKey string `json:"MsgKey"`
-	}
 	readReceiptBody struct {
-		CallbackCommand string       `json:"CallbackCommand"`
-		Operator        string       `json:"Operator_Account"`
-		Peer            string       `json:"Peer_Account"`
-		C2CMsgInfo      []c2cMsgInfo `json:"C2CMsgInfo"`
-		EventTime       int64        `json:"EventTime"`
+		CallbackCommand string           `json:"CallbackCommand"`
+		Operator        string           `json:"Operator_Account"`
+		Peer            string           `json:"Peer_Account"`
+		C2CMsgInfo      []chatapi.MsgRef `json:"C2CMsgInfo"`
+		EventTime       int64            `json:"EventTime"`
 	}
 	stateChangeBody struct {
 		CallbackCommand string `json:"CallbackCommand"`
@@ -159,7 +147,7 @@ func (r request) other() any {
 	switch r.command {
 	case "C2C.CallbackAfterMsgReadReceipt":
 		return readReceiptBody{CallbackCommand: r.command, Operator: r.to, Peer: r.from,
-			C2CMsgInfo: []c2cMsgInfo{{From: r.from, To: r.to, MsgKey: r.msgKey}}, EventTime: r.eventTime}
+			C2CMsgInfo: []chatapi.MsgRef{{FromAccount: r.from, ToAccount: r.to, MsgKey: r.msgKey}}, EventTime: r.eventTime}
 	case "State.StateChange":
 		b := stateChangeBody{CallbackCommand: r.command, EventTime: r.eventTime}
 		b.Info.Action, b.Info.To, b.Info.Reason = "Login", r.to, "Register"
