@@ -162,3 +162,94 @@ func (p *probes) waitCovered(ctx context.Context, em *emulatorClient, want map[s
 	}
 	return -1
 }
+
+// e2eResult is what fire -e2e measured behind the acknowledgements.
+type e2eResult struct {
+	Rate    float64 `json:"rate"` // target events per second
+	Seconds float64 `json:"seconds"`
+	Events  int64   `json:"events"` // acknowledged requests
+	Ack     latency `json:"ack"`
+	// Probes were auto-read AfterSendMsg; Matched of them were seen to cause their admin_set_msg_read.
+	Probes        int     `json:"probes"`
+	Matched       int     `json:"matched"`
+	CallbackToAPI latency `json:"callback_to_api"`
+	apiCalls
+	CallsPerEvent map[string]float64 `json:"calls_per_event"`
+	RateLimited   int64              `json:"rate_limited"` // 60007 answers
+	Drained       bool               `json:"drained"`
+	DrainSeconds  float64            `json:"drain_seconds"`
+}
+
+// e2eRun is an end-to-end measurement under way.
+type e2eRun struct {
+	*session
+	probes   *probes
+	before   emulator.Stats
+	stopPoll func()
+}
+
+// startE2E imports the mix's accounts and starts watching for the probes' API calls.
+func startE2E(ctx context.Context, o *options, m mix) (*e2eRun, error) {
+	s, err := o.open()
+	if err != nil {
+		return nil, err
+	}
+	e := &e2eRun{session: s, probes: newProbes()}
+	ids := append([]string(nil), m.autoReadAccounts...)
+	for i := range m.users {
+		ids = append(ids, user(i))
+	}
+	if err := e.em.importAccounts(ctx, ids); err != nil {
+		s.close()
+		return nil, err
+	}
+	if e.before, err = e.em.stats(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	e.stopPoll = e.probes.poll(ctx, e.em)
+	return e, nil
+}
+
+// prepare stores an auto-read probe at the emulator as a real message (no callback) so its MsgKey is known.
+func (e *e2eRun) prepare(ctx context.Context, r *request) error {
+	sent, err := e.chat.SendMsg(ctx, chatapi.SendMsgRequest{
+		FromAccount: r.from, ToAccount: r.to, MsgSeq: r.msgSeq, MsgRandom: r.msgRandom,
+		ForbidCallbackControl: []string{"ForbidAfterSendMsgCallback"},
+		MsgBody:               []chatapi.MsgElem{chatapi.TextElem(text)},
+	})
+	if err == nil {
+		r.msgTime, r.msgKey = sent.MsgTime, sent.MsgKey
+	}
+	return err
+}
+
+func (e *e2eRun) close() {
+	if e.stopPoll != nil {
+		e.stopPoll()
+	}
+	e.session.close()
+}
+
+// finish waits for chatsync to finish the run's work and sums it up.
+func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2eResult, error) {
+	_, drained, took, err := e.drain(ctx, 250*time.Millisecond, 8, f.drainTimeout)
+	if err != nil {
+		return e2eResult{}, err
+	}
+	e.stopPoll()
+	e.stopPoll = nil
+	after, err := e.em.stats(ctx)
+	if err != nil {
+		return e2eResult{}, err
+	}
+	lat, n := e.probes.result()
+	r := e2eResult{Rate: f.loop.rate, Seconds: lr.Seconds, Events: lr.OK, Ack: lr.Latency,
+		Probes: n, Matched: lat.N, CallbackToAPI: lat, apiCalls: callsBetween(e.before, after),
+		CallsPerEvent: map[string]float64{}, Drained: drained, DrainSeconds: took.Seconds()}
+	for api, calls := range r.Calls {
+		r.CallsPerEvent[api] = float64(calls) / float64(max(r.Events, 1))
+	}
+	r.RateLimited = r.rateLimited()
+	return r, nil
+}

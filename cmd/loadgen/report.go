@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // cmdReport writes BENCHMARKS.md from a results file and bench.sh's Markdown.
@@ -243,4 +247,180 @@ func previousRatio(md string, c int) float64 {
 		}
 	}
 	return math.NaN()
+}
+
+// record is one line of the results file: exactly one of its fields set.
+type record struct {
+	Load     *loadResult     `json:"load,omitempty"`
+	E2E      *e2eResult      `json:"e2e,omitempty"`
+	Burst    *burstResult    `json:"burst,omitempty"`
+	Backlog  *backlogResult  `json:"backlog,omitempty"`
+	Memory   *memoryResult   `json:"memory,omitempty"`
+	Overload *overloadResult `json:"overload,omitempty"`
+	Note     string          `json:"note,omitempty"`
+}
+
+// appendRecord appends rec to the results file at path ("": nowhere).
+func appendRecord(path string, rec record) error {
+	if path == "" {
+		return nil
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("results file: %w", err)
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// emit prints rec as the progress line of a phase and appends it.
+func emit(w io.Writer, path string, rec record) error {
+	line, _ := json.Marshal(rec)
+	fmt.Fprintf(w, "%.2000s\n", line)
+	return appendRecord(path, rec)
+}
+
+// readResults reads the records of the results file at path.
+func readResults(path string) ([]record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("results file: %w", err)
+	}
+	defer f.Close()
+	var recs []record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	for n := 1; sc.Scan(); n++ {
+		var rec record
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs, sc.Err()
+}
+
+// bestSweep returns the sweep's chatsync phase with the highest rate.
+func bestSweep(recs []record) *loadResult {
+	var best *loadResult
+	for _, rec := range recs {
+		l := rec.Load
+		if l != nil && l.Label == "sweep" && l.System == systemChatsync && (best == nil || l.PerSecond > best.PerSecond) {
+			best = l
+		}
+	}
+	return best
+}
+
+// target is one of the issue's targets and what the run reached.
+type target struct{ Target, Measured, Status string }
+
+// check returns a target row: not measured, reached or missed.
+func check(name string, measured bool, ok func() (string, bool)) target {
+	if !measured {
+		return target{name, "-", "not measured"}
+	}
+	m, reached := ok()
+	return target{name, m, map[bool]string{true: "reached", false: "missed"}[reached]}
+}
+
+func (r *report) targets() []target {
+	return []target{
+		check("ingest ≥ 0.8 × raw asynq enqueue rate", r.Best.Chatsync > 0 && r.Best.Raw > 0, r.ingestTarget),
+		check("p99 ack ≤ 10 ms at half the maximum throughput", r.Half != nil, func() (string, bool) {
+			return fmt.Sprintf("p99 %.2f ms at %.0f req/s", r.Half.Latency.P99, r.Half.PerSecond), r.Half.Latency.P99 <= 10
+		}),
+		check("callback → Chat API p99 ≤ 250 ms at 200 events/s", r.E2E != nil && r.E2E.Matched > 0, func() (string, bool) {
+			e := r.E2E
+			return fmt.Sprintf("p99 %.1f ms at %.0f/s (%d/%d probes)", e.CallbackToAPI.P99, e.Rate, e.Matched, e.Probes),
+				e.CallbackToAPI.P99 <= 250 && e.Matched == e.Probes
+		}),
+		check("unread API calls per AfterSendMsg ≤ 0.05 (burst)", r.Burst != nil && r.Burst.AfterSendMsg > 0, func() (string, bool) {
+			b := r.Burst
+			return fmt.Sprintf("%.4f (%d calls / %d AfterSendMsg)", b.UnreadPerSendMsg, b.Calls[chatapi.APIUnread], b.AfterSendMsg),
+				b.UnreadPerSendMsg <= 0.05
+		}),
+		check("backlog: ≥ 190 calls/s per Chat API, no 60007", r.Backlog != nil, func() (string, bool) {
+			d := r.Backlog
+			s, rr := d.Sustained[chatapi.APISetMsgRead], d.Sustained[chatapi.APIReadReceipt]
+			return fmt.Sprintf("admin_set_msg_read %.1f/s, c2c_msg_read_receipt %.1f/s, 60007 × %d", s, rr, d.RateLimited),
+				s >= 190 && rr >= 190 && d.RateLimited == 0
+		}),
+		check("serve memory flat after warm-up", r.Memory != nil && r.Memory.WarmKiB > 0, func() (string, bool) {
+			m := r.Memory
+			growth := float64(m.PeakAfterKiB-m.WarmKiB) / float64(m.WarmKiB)
+			return fmt.Sprintf("%.1f → peak %.1f MiB (%+.0f %%) over %d callbacks", float64(m.WarmKiB)/1024,
+				float64(m.PeakAfterKiB)/1024, growth*100, m.Requests), growth <= 0.10
+		}),
+		overloadCheck("2,000 conversation.read over 40 conversations: ≤ 120 set-read calls, all applied ≤ 5 s after the last",
+			r.Overload["reads"], readsTarget),
+		overloadCheck("1,000 auto-read AfterSendMsg from 10 senders: ≤ 60 set-read, ≤ 70 receipt calls (batch 20), all receipted ≤ 10 s",
+			r.Overload["receipts"], receiptsTarget),
+		overloadCheck("10× overload (2,000 events/s over 1,000 conversations): ≤ 200 calls/s per API, no 60007, p99 event → call ≤ 5 s",
+			r.Overload["sustained"], sustainedTarget),
+		overloadCheck("below the budget (50 events/s): p99 event → call ≤ 200 ms", r.Overload["below"], belowTarget),
+		overloadCheck("Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", r.Overload["memory"], memoryTarget),
+		check("tracing on costs ≤ 10 % (ingest req/s and p99 ack, on vs off)", r.Tracing != nil && r.Tracing.InEffect, r.tracingTarget),
+		check("tracing off costs ≤ 1 % (chatsync / net/http + asynq against the previous report's)",
+			r.Tracing != nil && !math.IsNaN(r.Tracing.Previous), r.tracingOffTarget),
+	}
+}
+
+func (r *report) ingestTarget() (string, bool) {
+	return fmt.Sprintf("%.0f vs %.0f req/s = %s", r.Best.Chatsync, r.Best.Raw, ratio(r.Best.RawRatio)), r.Best.RawRatio >= 0.8
+}
+
+func overloadCheck(name string, o *overloadResult, t func(*overloadResult) (string, bool)) target {
+	return check(name, o != nil, func() (string, bool) { return t(o) })
+}
+
+func readsTarget(o *overloadResult) (string, bool) {
+	n := o.Calls[chatapi.APISetMsgRead]
+	return fmt.Sprintf("%d calls for %d events; applied %.2f s after the last", n, o.Events, o.AppliedAfterLast),
+		n <= 120 && o.AppliedAfterLast >= 0 && o.AppliedAfterLast <= 5
+}
+
+func receiptsTarget(o *overloadResult) (string, bool) {
+	s, rr := o.Calls[chatapi.APISetMsgRead], o.Calls[chatapi.APIReadReceipt]
+	return fmt.Sprintf("%d set-read, %d receipt calls for %d callbacks; receipted %.2f s after the last", s, rr, o.Events, o.AppliedAfterLast),
+		s <= 60 && rr <= 70 && o.AppliedAfterLast >= 0 && o.AppliedAfterLast <= 10
+}
+
+func sustainedTarget(o *overloadResult) (string, bool) {
+	peak, depth := o.PeakPerSecond[chatapi.APISetMsgRead], int64(0)
+	if len(o.Depth) > 0 {
+		depth = o.Depth[len(o.Depth)-1]
+	}
+	return fmt.Sprintf("peak %d calls/s, 60007 × %d, p99 %.0f ms (%d read points), queue depth at the end %d",
+			peak, o.RateLimited, o.EventToCall.P99, o.EventToCall.N, depth),
+		peak <= 200 && o.RateLimited == 0 && o.EventToCall.P99 <= 5000
+}
+
+func belowTarget(o *overloadResult) (string, bool) {
+	return fmt.Sprintf("p99 %.0f ms (%d events)", o.EventToCall.P99, o.EventToCall.N), o.EventToCall.P99 <= 200
+}
+
+func memoryTarget(o *overloadResult) (string, bool) {
+	return fmt.Sprintf("%.1f KiB per callback/s, at %.0f callbacks/s (growth %.1f MiB)", o.BytesPerRate/1024, o.Rate,
+			float64(o.MemoryGrowth)/(1<<20)),
+		o.MemoryGrowth > 0 && o.BytesPerRate <= 64*1024
+}
+
+func (r *report) tracingTarget() (string, bool) {
+	t := r.Tracing
+	return fmt.Sprintf("%.0f vs %.0f req/s = %s, p99 %.2f vs %.2f ms = %s", t.On.PerSecond, t.Off.PerSecond, ratio(t.RateRatio),
+		t.On.P99, t.Off.P99, ratio(t.P99Ratio)), t.RateRatio >= 0.9 && t.P99Ratio <= 1.1
+}
+
+func (r *report) tracingOffTarget() (string, bool) {
+	t := r.Tracing
+	return fmt.Sprintf("%s now vs %s in the previous report, at concurrency %d", ratio(t.OffToHandler), ratio(t.Previous),
+		t.Concurrency), t.OffToHandler >= 0.99*t.Previous
 }
