@@ -25,7 +25,6 @@ type backlogResult struct {
 	Sustained        map[string]float64   `json:"sustained,omitempty"`
 	Busiest          map[string]float64   `json:"busiest,omitempty"`
 	apiCalls
-	RateLimited int64 `json:"rate_limited"`
 }
 
 // backlogMessages is the size of the backlog (three tasks each).
@@ -112,7 +111,6 @@ func (s *session) drainBacklog(ctx context.Context, r *backlogResult, timeout ti
 	last, err := s.em.stats(ctx)
 	r.Seconds, r.Drained, r.PerSecond = time.Since(start).Seconds(), drained, sm.rates
 	r.apiCalls = callsBetween(before, last)
-	r.RateLimited = r.rateLimited()
 	r.Sustained, r.Busiest = map[string]float64{}, map[string]float64{}
 	for api, series := range sm.rates {
 		r.Sustained[api], r.Busiest[api] = sustained(series), slices.Max(series)

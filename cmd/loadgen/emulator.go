@@ -129,8 +129,9 @@ func (s *session) close() { s.rdb.Close() }
 
 // apiCalls are each API's calls between two emulator Stats and their answers by ErrorCode.
 type apiCalls struct {
-	Calls map[string]int64            `json:"calls"`
-	Codes map[string]map[string]int64 `json:"codes,omitempty"`
+	Calls       map[string]int64            `json:"calls"`
+	Codes       map[string]map[string]int64 `json:"codes,omitempty"`
+	RateLimited int64                       `json:"rate_limited"` // 60007 answers of all APIs
 }
 
 // callsBetween returns the calls between before and after, but loadgen's own sendmsg.
@@ -156,18 +157,10 @@ func callsBetween(before, after emulator.Stats) apiCalls {
 			}
 		}
 		if len(codes) > 0 {
-			c.Codes[api] = codes
+			c.Codes[api], c.RateLimited = codes, c.RateLimited+codes["60007"]
 		}
 	}
 	return c
-}
-
-// rateLimited returns the 60007 answers of all APIs.
-func (c apiCalls) rateLimited() (n int64) {
-	for _, codes := range c.Codes {
-		n += codes["60007"]
-	}
-	return n
 }
 
 // queued returns the tasks still to run in every asynq queue.

@@ -79,7 +79,7 @@ func TestEmulatorClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := apiCalls{Calls: map[string]int64{chatapi.APISetMsgRead: 1, chatapi.APIUnread: 2},
-		Codes: map[string]map[string]int64{chatapi.APISetMsgRead: {"0": 1}, chatapi.APIUnread: {"0": 1, "60007": 1}}}
+		Codes: map[string]map[string]int64{chatapi.APISetMsgRead: {"0": 1}, chatapi.APIUnread: {"0": 1, "60007": 1}}, RateLimited: 1}
 	if diff := cmp.Diff(want, callsBetween(before, after)); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}

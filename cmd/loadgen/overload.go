@@ -26,7 +26,6 @@ type overloadResult struct {
 	Seconds  float64 `json:"seconds"` // posting
 	Rate     float64 `json:"rate"`    // target events per second
 	apiCalls
-	RateLimited      int64            `json:"rate_limited"`
 	PeakPerSecond    map[string]int64 `json:"peak_per_second,omitempty"` // the most calls of an API in one second
 	AppliedAfterLast float64          `json:"applied_after_last_s"`      // every effect seen after the last event; -1: not in time
 	EventToCall      latency          `json:"event_to_call"`
@@ -139,7 +138,6 @@ func (o *overload) finish(ctx context.Context, r *overloadResult, lr loopResult,
 	after, err := o.em.stats(ctx)
 	r.Events, r.Failed, r.Seconds = lr.ok(), lr.total()-lr.ok(), lr.elapsed.Seconds()
 	r.apiCalls = callsBetween(before, after)
-	r.RateLimited = r.rateLimited()
 	return err
 }
 
@@ -165,7 +163,7 @@ func (o *overload) reads(ctx context.Context, r *overloadResult, convs int, n in
 	if err != nil {
 		return err
 	}
-	r.AppliedAfterLast = p.waitCovered(ctx, o.em, last, limit)
+	r.AppliedAfterLast = p.waitCovered(ctx, last, limit)
 	stop()
 	r.EventToCall, _ = p.result()
 	return o.finish(ctx, r, lr, before)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,20 +99,11 @@ func (p *probes) covered(want map[string]int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for conv, rt := range want {
-		if !coveredBy(p.calls[conv], rt) {
+		if !slices.ContainsFunc(p.calls[conv], func(c probeCall) bool { return c.readTime >= rt }) {
 			return false
 		}
 	}
 	return true
-}
-
-func coveredBy(calls []probeCall, rt int64) bool {
-	for _, c := range calls {
-		if c.readTime >= rt {
-			return true
-		}
-	}
-	return false
 }
 
 // result returns the matched probes' latencies and how many were posted.
@@ -148,17 +140,13 @@ func applied(calls []probeCall, rt int64, at time.Time) (time.Duration, bool) {
 	return best, best >= 0
 }
 
-// waitCovered returns how long until want was covered (-1: not within limit).
-func (p *probes) waitCovered(ctx context.Context, em *emulatorClient, want map[string]int64, limit time.Duration) float64 {
+// waitCovered returns how long until want was covered, as poll observes (-1: not within limit).
+func (p *probes) waitCovered(ctx context.Context, want map[string]int64, limit time.Duration) float64 {
 	start := time.Now()
-	for time.Since(start) < limit && ctx.Err() == nil {
-		if reqs, err := em.requests(ctx, chatapi.APISetMsgRead, 1000); err == nil {
-			p.observe(reqs)
-		}
+	for time.Since(start) < limit && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
 		if p.covered(want) {
 			return time.Since(start).Seconds()
 		}
-		sleepUntil(ctx, time.Now().Add(50*time.Millisecond))
 	}
 	return -1
 }
@@ -175,7 +163,6 @@ type e2eResult struct {
 	CallbackToAPI latency `json:"callback_to_api"`
 	apiCalls
 	CallsPerEvent map[string]float64 `json:"calls_per_event"`
-	RateLimited   int64              `json:"rate_limited"` // 60007 answers
 	Drained       bool               `json:"drained"`
 	DrainSeconds  float64            `json:"drain_seconds"`
 }
@@ -195,19 +182,18 @@ func startE2E(ctx context.Context, o *options, m mix) (*e2eRun, error) {
 		return nil, err
 	}
 	e := &e2eRun{session: s, probes: newProbes()}
-	ids := append([]string(nil), m.autoReadAccounts...)
+	ids := slices.Clone(m.autoReadAccounts)
 	for i := range m.users {
 		ids = append(ids, user(i))
 	}
-	if err := e.em.importAccounts(ctx, ids); err != nil {
+	if err = e.em.importAccounts(ctx, ids); err == nil {
+		e.before, err = e.em.stats(ctx)
+	}
+	if err != nil {
 		s.close()
 		return nil, err
 	}
-	if e.before, err = e.em.stats(ctx); err != nil {
-		s.close()
-		return nil, err
-	}
-	e.stopPoll = e.probes.poll(ctx, e.em)
+	e.stopPoll = sync.OnceFunc(e.probes.poll(ctx, e.em))
 	return e, nil
 }
 
@@ -225,9 +211,7 @@ func (e *e2eRun) prepare(ctx context.Context, r *request) error {
 }
 
 func (e *e2eRun) close() {
-	if e.stopPoll != nil {
-		e.stopPoll()
-	}
+	e.stopPoll()
 	e.session.close()
 }
 
@@ -238,7 +222,6 @@ func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2e
 		return e2eResult{}, err
 	}
 	e.stopPoll()
-	e.stopPoll = nil
 	after, err := e.em.stats(ctx)
 	if err != nil {
 		return e2eResult{}, err
@@ -250,6 +233,5 @@ func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2e
 	for api, calls := range r.Calls {
 		r.CallsPerEvent[api] = float64(calls) / float64(max(r.Events, 1))
 	}
-	r.RateLimited = r.rateLimited()
 	return r, nil
 }

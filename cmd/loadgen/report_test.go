@@ -39,7 +39,7 @@ func writeResults(t *testing.T, tracing bool) string {
 			CallsPerEvent: map[string]float64{chatapi.APIUnread: 100.0 / 6000}}},
 		{Burst: &burstResult{Users: 20, Peers: 5, Messages: 2000, AfterSendMsg: 2000, UnreadPerSendMsg: 0.03,
 			apiCalls: apiCalls{Calls: map[string]int64{chatapi.APIUnread: 60}}}},
-		{Backlog: &backlogResult{Messages: 4000, Queued: 12000, Drained: true, Seconds: 25, RateLimited: 0,
+		{Backlog: &backlogResult{Messages: 4000, Queued: 12000, Drained: true, Seconds: 25,
 			apiCalls:  apiCalls{Calls: map[string]int64{chatapi.APISetMsgRead: 4000, chatapi.APIReadReceipt: 4000}},
 			Sustained: map[string]float64{chatapi.APISetMsgRead: 195, chatapi.APIReadReceipt: 185},
 			Busiest:   map[string]float64{chatapi.APISetMsgRead: 200, chatapi.APIReadReceipt: 200}}},
