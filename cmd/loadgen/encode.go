@@ -65,7 +65,7 @@ func (s *signer) signEvent(h http.Header, id string, body []byte, now time.Time)
 	return nil
 }
 
-// Callback bodies, in Chat's field order and spelling (tencent-chat.md §5.3).
+// Callback bodies, in Chat's field order and spelling (tencent-chat.md §5.3); other commands are sent as BeforeSendMsg.
 type (
 	sendMsgBody struct {
 		CallbackCommand string            `json:"CallbackCommand"`
@@ -89,22 +89,6 @@ type (
 		EventTime       int64  `json:"EventTime"`
 		UnreadMsgNum    int    `json:"UnreadMsgNum"`
 	}
-	readReceiptBody struct {
-		CallbackCommand string           `json:"CallbackCommand"`
-		Operator        string           `json:"Operator_Account"`
-		Peer            string           `json:"Peer_Account"`
-		C2CMsgInfo      []chatapi.MsgRef `json:"C2CMsgInfo"`
-		EventTime       int64            `json:"EventTime"`
-	}
-	stateChangeBody struct {
-		CallbackCommand string `json:"CallbackCommand"`
-		EventTime       int64  `json:"EventTime"`
-		Info            struct {
-			Action string `json:"Action"`
-			To     string `json:"To_Account"`
-			Reason string `json:"Reason"`
-		} `json:"Info"`
-	}
 )
 
 // text is the body of every generated message: short, like most chat.
@@ -119,8 +103,8 @@ func (r request) body() ([]byte, error) {
 	case kindMsgReport:
 		v = msgReportBody{CallbackCommand: r.command, Report: r.to, Peer: r.from, LastReadTime: r.msgTime,
 			EventTime: r.eventTime, UnreadMsgNum: r.unread}
-	case kindOther:
-		v = r.other()
+	case kindOther: // chatsync reads only the CallbackCommand of these
+		v = r.sendMsg(false)
 	case kindConversationRead:
 		v = webhook.Event{Type: webhook.EventConversationRead, Account: r.to, Peer: r.from, ReadTime: r.msgTime}
 	case kindMessagesRead:
@@ -141,17 +125,4 @@ func (r request) sendMsg(after bool) sendMsgBody {
 		b.SendMsgResult, b.ErrorInfo, b.UnreadMsgNum = &zero, "send msg succeed", &unread
 	}
 	return b
-}
-
-func (r request) other() any {
-	switch r.command {
-	case "C2C.CallbackAfterMsgReadReceipt":
-		return readReceiptBody{CallbackCommand: r.command, Operator: r.to, Peer: r.from,
-			C2CMsgInfo: []chatapi.MsgRef{{FromAccount: r.from, ToAccount: r.to, MsgKey: r.msgKey}}, EventTime: r.eventTime}
-	case "State.StateChange":
-		b := stateChangeBody{CallbackCommand: r.command, EventTime: r.eventTime}
-		b.Info.Action, b.Info.To, b.Info.Reason = "Login", r.to, "Register"
-		return b
-	}
-	return r.sendMsg(false) // C2C.CallbackBeforeSendMsg
 }
