@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,7 +34,6 @@ type burstResult struct {
 type burst struct {
 	*session
 	users, peers int
-	http         *http.Client
 	nonce        string
 }
 
@@ -44,7 +42,7 @@ func (b *burst) peerID(u, p int) string { return fmt.Sprintf("bp%s_%03d_%03d", b
 
 func cmdBurst(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("burst", flag.ContinueOnError)
-	b := &burst{users: 20, peers: 5, http: newHTTPClient(8), nonce: strconv.FormatInt(time.Now().Unix()%46656, 36)}
+	b := &burst{users: 20, peers: 5, nonce: strconv.FormatInt(time.Now().Unix()%46656, 36)}
 	var err error
 	if b.session, err = addOptions(fs).parseOpen(fs, args); err != nil {
 		return err
@@ -130,7 +128,7 @@ func (b *burst) agrees(ctx context.Context, u int) (bool, error) {
 		return false, err
 	}
 	snap, err := b.snapshot(ctx, b.userID(u))
-	if err != nil || snap == nil || !snap.TotalKnown || snap.Total != want.Total {
+	if err != nil || !snap.TotalKnown || snap.Total != want.Total {
 		return false, err
 	}
 	for p := range b.peers {
@@ -141,26 +139,11 @@ func (b *burst) agrees(ctx context.Context, u int) (bool, error) {
 	return true, nil
 }
 
-// snapshot reads GET /v1/users/{id}/unread; nil while chatsync has none.
+// snapshot reads GET /v1/users/{id}/unread (404 while chatsync has none).
 func (b *burst) snapshot(ctx context.Context, id string) (*tasks.Snapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.target+"/v1/users/"+url.PathEscape(id)+"/unread", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.apiKey)
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var s tasks.Snapshot
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return &s, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&s)
-	case http.StatusNotFound:
-		return nil, nil
-	}
-	return nil, fmt.Errorf("GET unread: status %d", resp.StatusCode)
+	return &s, doJSON(ctx, http.MethodGet, b.target+"/v1/users/"+url.PathEscape(id)+"/unread",
+		http.Header{"Authorization": {"Bearer " + b.apiKey}}, nil, &s)
 }
 
 // settle waits for the queues to drain and counts the burst's API calls.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,7 +21,7 @@ import (
 )
 
 // doJSON sends body (if any) as JSON and decodes a 2xx answer into out (if any).
-func doJSON(ctx context.Context, method, url string, body, out any) error {
+func doJSON(ctx context.Context, method, url string, header http.Header, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body) // maps of strings and ints
@@ -30,6 +31,7 @@ func doJSON(ctx context.Context, method, url string, body, out any) error {
 	if err != nil {
 		return err
 	}
+	maps.Copy(req.Header, header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
@@ -49,7 +51,7 @@ func doJSON(ctx context.Context, method, url string, body, out any) error {
 }
 
 func getJSON(ctx context.Context, url string, out any) error {
-	return doJSON(ctx, http.MethodGet, url, nil, out)
+	return doJSON(ctx, http.MethodGet, url, nil, nil, out)
 }
 
 // emulatorClient reads and steers the Chat emulator through its /emulator/ surface.
@@ -77,13 +79,13 @@ func (e *emulatorClient) unread(ctx context.Context, user string) (u emulatorUnr
 
 // setRateLimit sets the per-API calls per second (< 0: unlimited).
 func (e *emulatorClient) setRateLimit(ctx context.Context, perSecond int) error {
-	return doJSON(ctx, http.MethodPut, e.base+"/emulator/ratelimit", map[string]int{"PerSecond": perSecond}, nil)
+	return doJSON(ctx, http.MethodPut, e.base+"/emulator/ratelimit", nil, map[string]int{"PerSecond": perSecond}, nil)
 }
 
 // importAccounts imports ids, 500 a request.
 func (e *emulatorClient) importAccounts(ctx context.Context, ids []string) error {
 	for i := 0; i < len(ids); i += 500 {
-		err := doJSON(ctx, http.MethodPost, e.base+"/emulator/accounts", map[string][]string{"UserIDs": ids[i:min(i+500, len(ids))]}, nil)
+		err := doJSON(ctx, http.MethodPost, e.base+"/emulator/accounts", nil, map[string][]string{"UserIDs": ids[i:min(i+500, len(ids))]}, nil)
 		if err != nil {
 			return err
 		}

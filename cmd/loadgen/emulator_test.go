@@ -141,8 +141,7 @@ func TestBurstAgrees(t *testing.T) {
 	store := &snapshots{m: map[string]*tasks.Snapshot{}}
 	srv := httptest.NewServer(newWebhook(t, client, opt, webhook.Config{APIKey: "key-for-tests", Snapshots: store}))
 	defer srv.Close()
-	b := &burst{session: &session{options: &options{target: srv.URL, apiKey: "key-for-tests"}, em: em}, users: 1, peers: 2,
-		http: newHTTPClient(1), nonce: "t"}
+	b := &burst{session: &session{options: &options{target: srv.URL, apiKey: "key-for-tests"}, em: em}, users: 1, peers: 2, nonce: "t"}
 	u, p0, p1 := b.userID(0), b.peerID(0, 0), b.peerID(0, 1)
 	if err := em.importAccounts(ctx, []string{u, p0, p1}); err != nil {
 		t.Fatal(err)
@@ -169,7 +168,7 @@ func TestBurstAgrees(t *testing.T) {
 			store.m[u] = tt.snap
 			store.mu.Unlock()
 		}
-		if got, err := b.agrees(ctx, 0); err != nil || got != tt.want {
+		if got, err := b.agrees(ctx, 0); (err != nil) != (tt.snap == nil) || got != tt.want {
 			t.Errorf("%s: agrees = %v, %v; want %v", tt.name, got, err, tt.want)
 		}
 	}
