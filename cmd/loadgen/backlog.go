@@ -120,21 +120,17 @@ func (s *session) drainBacklog(ctx context.Context, r *backlogResult, timeout ti
 
 // sustained returns the mean of series' busy samples but the first and last (partial seconds).
 func sustained(series []float64) float64 {
-	first := slices.IndexFunc(series, func(v float64) bool { return v > 0 })
+	first, last := slices.IndexFunc(series, func(v float64) bool { return v > 0 }), len(series)-1
 	if first < 0 {
 		return 0
 	}
-	last := first
-	for i, v := range series {
-		if v > 0 {
-			last = i
-		}
+	for series[last] == 0 {
+		last--
 	}
-	busy := series[first : last+1]
+	busy, sum := series[first:last+1], 0.0
 	if len(busy) >= 3 {
 		busy = busy[1 : len(busy)-1]
 	}
-	sum := 0.0
 	for _, v := range busy {
 		sum += v
 	}

@@ -231,9 +231,9 @@ func TestFireRaw(t *testing.T) {
 		}
 		queued += info.Pending + info.Scheduled
 	}
-	if l := recs[0].Load; l.System != systemRaw || l.OK != 200 || l.Tasks < 150 || int64(queued) != l.Tasks {
-		t.Errorf("%s: %d ok, %d tasks recorded, %d queued; want asynq, 200 ok, as many queued as recorded (about one a request)",
-			l.System, l.OK, l.Tasks, queued)
+	if l := recs[0].Load; l.System != systemRaw || l.OK != 200 || queued < 150 || queued > 300 {
+		t.Errorf("%s: %d ok, %d queued; want asynq, 200 ok, about one task a request",
+			l.System, l.OK, queued)
 	}
 }
 

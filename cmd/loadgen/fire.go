@@ -103,7 +103,6 @@ type fireCommand struct {
 	otlp               string
 	db                 int           // of the raw baseline
 	raw                *asynq.Client // the raw baseline's, with -system asynq
-	tasks              atomic.Int64  // the raw baseline's enqueued
 }
 
 func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
@@ -215,7 +214,6 @@ func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResu
 	stop()
 	wg.Wait()
 	lr := newLoadResult(f.system, f.label, f.loop, res)
-	lr.Tasks = f.tasks.Load()
 	if f.otlp != "" && err == nil {
 		err = getJSON(ctx, f.otlp+"/stats", &after)
 		lr.Tracing, lr.TraceRequests, lr.TraceBytes = true, after.Requests-before.Requests, after.Bytes-before.Bytes

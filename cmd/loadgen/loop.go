@@ -165,7 +165,6 @@ type loadResult struct {
 	Requests    int64            `json:"requests"` // finished
 	OK          int64            `json:"ok"`
 	PerSecond   float64          `json:"per_second"` // successes per second
-	Tasks       int64            `json:"tasks,omitempty"`
 	Latency     latency          `json:"latency"`
 	Errors      map[string]int64 `json:"errors,omitempty"`
 	// Tracing: the OTLP trace export requests and bytes the receiver got during the phase.

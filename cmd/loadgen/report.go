@@ -183,49 +183,38 @@ func rate(l *loadResult) float64 {
 type tracing struct {
 	Phases                    []loadResult
 	Concurrency               int
-	Off, On, Handler          struct{ PerSecond, P99 float64 }
+	Off, On                   struct{ PerSecond, P99 float64 }
 	RateRatio, P99Ratio       float64 // on over off
 	OffToHandler, Previous    float64 // chatsync (tracing off) / handler, now and in the previous report
-	ExportRequests, ExportKiB float64
-	InEffect                  bool // the receiver got trace exports while tracing was on
+	ExportRequests, ExportKiB float64 // with tracing on: the receiver got them, so tracing was in effect
 }
 
 func newTracing(loads []loadResult, previous string) *tracing {
-	t := &tracing{}
-	var off, on, hand []loadResult
+	t, phases := &tracing{}, map[string][]loadResult{}
 	for _, l := range loads {
-		switch {
-		case l.Label != "tracing":
-			continue
-		case l.System == systemHandler:
-			hand = append(hand, l)
-		case l.System == systemTraced:
-			on = append(on, l)
+		if l.Label == "tracing" {
+			t.Phases, t.Concurrency, phases[l.System] = append(t.Phases, l), l.Concurrency, append(phases[l.System], l)
 			t.ExportRequests, t.ExportKiB = t.ExportRequests+float64(l.TraceRequests), t.ExportKiB+float64(l.TraceBytes)/1024
-		default:
-			off = append(off, l)
 		}
-		t.Phases, t.Concurrency = append(t.Phases, l), l.Concurrency
 	}
 	if len(t.Phases) == 0 {
 		return nil
 	}
-	t.Off.PerSecond, t.Off.P99 = means(off)
-	t.On.PerSecond, t.On.P99 = means(on)
-	t.Handler.PerSecond, t.Handler.P99 = means(hand)
+	t.Off.PerSecond, t.Off.P99 = means(phases[systemChatsync])
+	t.On.PerSecond, t.On.P99 = means(phases[systemTraced])
+	handler, _ := means(phases[systemHandler])
 	t.RateRatio, t.P99Ratio = t.On.PerSecond/t.Off.PerSecond, t.On.P99/t.Off.P99
-	t.OffToHandler, t.Previous = t.Off.PerSecond/t.Handler.PerSecond, previousRatio(previous, t.Concurrency)
-	t.InEffect = t.ExportRequests > 0
+	t.OffToHandler, t.Previous = t.Off.PerSecond/handler, previousRatio(previous, t.Concurrency)
 	return t
 }
 
 // means returns the mean rate and p99 of phases (NaN for none).
 func means(phases []loadResult) (perSecond, p99 float64) {
-	for _, l := range phases {
-		perSecond, p99 = perSecond+l.PerSecond/float64(len(phases)), p99+l.Latency.P99/float64(len(phases))
-	}
 	if len(phases) == 0 {
 		return math.NaN(), math.NaN()
+	}
+	for _, l := range phases {
+		perSecond, p99 = perSecond+l.PerSecond/float64(len(phases)), p99+l.Latency.P99/float64(len(phases))
 	}
 	return perSecond, p99
 }
@@ -367,7 +356,7 @@ func (r *report) targets() []target {
 			r.Overload["sustained"], sustainedTarget),
 		overloadCheck("below the budget (50 events/s): p99 event → call ≤ 200 ms", r.Overload["below"], belowTarget),
 		overloadCheck("Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", r.Overload["memory"], memoryTarget),
-		check("tracing on costs ≤ 10 % (ingest req/s and p99 ack, on vs off)", r.Tracing != nil && r.Tracing.InEffect, r.tracingTarget),
+		check("tracing on costs ≤ 10 % (ingest req/s and p99 ack, on vs off)", r.Tracing != nil && r.Tracing.ExportRequests > 0, r.tracingTarget),
 		check("tracing off costs ≤ 1 % (chatsync / net/http + asynq against the previous report's)",
 			r.Tracing != nil && !math.IsNaN(r.Tracing.Previous), r.tracingOffTarget),
 	}
@@ -382,25 +371,20 @@ func overloadCheck(name string, o *overloadResult, t func(*overloadResult) (stri
 }
 
 func readsTarget(o *overloadResult) (string, bool) {
-	n := o.Calls[chatapi.APISetMsgRead]
-	return fmt.Sprintf("%d calls for %d events; applied %.2f s after the last", n, o.Events, o.AppliedAfterLast),
-		n <= 120 && o.AppliedAfterLast >= 0 && o.AppliedAfterLast <= 5
+	n, a := o.Calls[chatapi.APISetMsgRead], o.AppliedAfterLast
+	return fmt.Sprintf("%d calls for %d events; applied %.2f s after the last", n, o.Events, a), n <= 120 && a >= 0 && a <= 5
 }
 
 func receiptsTarget(o *overloadResult) (string, bool) {
-	s, rr := o.Calls[chatapi.APISetMsgRead], o.Calls[chatapi.APIReadReceipt]
-	return fmt.Sprintf("%d set-read, %d receipt calls for %d callbacks; receipted %.2f s after the last", s, rr, o.Events, o.AppliedAfterLast),
-		s <= 60 && rr <= 70 && o.AppliedAfterLast >= 0 && o.AppliedAfterLast <= 10
+	s, rr, a := o.Calls[chatapi.APISetMsgRead], o.Calls[chatapi.APIReadReceipt], o.AppliedAfterLast
+	return fmt.Sprintf("%d set-read, %d receipt calls for %d callbacks; receipted %.2f s after the last", s, rr, o.Events, a),
+		s <= 60 && rr <= 70 && a >= 0 && a <= 10
 }
 
 func sustainedTarget(o *overloadResult) (string, bool) {
-	peak, depth := o.PeakPerSecond[chatapi.APISetMsgRead], int64(0)
-	if len(o.Depth) > 0 {
-		depth = o.Depth[len(o.Depth)-1]
-	}
+	peak, depth := o.PeakPerSecond[chatapi.APISetMsgRead], append([]int64{0}, o.Depth...)
 	return fmt.Sprintf("peak %d calls/s, 60007 × %d, p99 %.0f ms (%d read points), queue depth at the end %d",
-			peak, o.RateLimited, o.EventToCall.P99, o.EventToCall.N, depth),
-		peak <= 200 && o.RateLimited == 0 && o.EventToCall.P99 <= 5000
+		peak, o.RateLimited, o.EventToCall.P99, o.EventToCall.N, depth[len(depth)-1]), peak <= 200 && o.RateLimited == 0 && o.EventToCall.P99 <= 5000
 }
 
 func belowTarget(o *overloadResult) (string, bool) {
@@ -409,8 +393,7 @@ func belowTarget(o *overloadResult) (string, bool) {
 
 func memoryTarget(o *overloadResult) (string, bool) {
 	return fmt.Sprintf("%.1f KiB per callback/s, at %.0f callbacks/s (growth %.1f MiB)", o.BytesPerRate/1024, o.Rate,
-			float64(o.MemoryGrowth)/(1<<20)),
-		o.MemoryGrowth > 0 && o.BytesPerRate <= 64*1024
+		float64(o.MemoryGrowth)/(1<<20)), o.MemoryGrowth > 0 && o.BytesPerRate <= 64*1024
 }
 
 func (r *report) tracingTarget() (string, bool) {
