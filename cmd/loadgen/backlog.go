@@ -33,7 +33,6 @@ const backlogMessages = 4000
 // cmdBacklog fills a backlog, prints "filled", and samples its drain once the caller starts a worker.
 func cmdBacklog(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backlog", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 3*time.Minute, "give up the drain after this long")
 	s, err := addOptions(fs).parseOpen(fs, args)
 	if err != nil {
 		return err
@@ -44,7 +43,7 @@ func cmdBacklog(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "filled: %d messages, %d tasks queued\n", r.Messages, r.Queued)
-	if err := s.drainBacklog(ctx, &r, min(*timeout, maxDuration)); err != nil {
+	if err := s.drainBacklog(ctx, &r, 3*time.Minute); err != nil {
 		return err
 	}
 	return emit(stdout, s.out, record{Backlog: &r})

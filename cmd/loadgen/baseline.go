@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,14 +34,14 @@ const (
 )
 
 // rawTasks returns the tasks a hand-written handler enqueues for r, one per event and API.
-func rawTasks(r request, autoRead map[string]bool) ([]*asynq.Task, error) {
+func rawTasks(r request, autoRead []string) ([]*asynq.Task, error) {
 	var b tasks.Builder
 	total := &r.unread
 	switch src := "callback:" + cmdAfterSendMsg; r.kind {
 	case kindSendMsg, kindSendAutoRead:
 		u, err := b.Unread(tasks.Unread{Account: r.to, Peers: []string{r.from}, Total: total, TotalAt: r.msgTime * 1000,
 			Source: src}, tasks.ID(cmdAfterSendMsg, r.from, r.to, r.msgKey))
-		if err != nil || !autoRead[r.to] {
+		if err != nil || !slices.Contains(autoRead, r.to) {
 			return []*asynq.Task{u}, err
 		}
 		s, err1 := b.SetRead(tasks.SetRead{Account: r.to, Peer: r.from, ReadTime: r.msgTime, Source: src}, r.from, r.to, r.msgKey)
@@ -73,14 +74,6 @@ func enqueue(ctx context.Context, c *asynq.Client, ts []*asynq.Task) error {
 	return nil
 }
 
-func autoReadSet(accounts []string) map[string]bool {
-	m := map[string]bool{}
-	for _, a := range accounts {
-		m[a] = true
-	}
-	return m
-}
-
 // rawClient returns the raw baseline's asynq.Client, one for all workers, on database -db.
 func (f *fireCommand) rawClient() (*asynq.Client, error) {
 	opt, err := f.redis()
@@ -93,10 +86,8 @@ func (f *fireCommand) rawClient() (*asynq.Client, error) {
 
 // rawOp returns an op of the raw baseline: gen's requests' tasks, enqueued without an HTTP hop.
 func (f *fireCommand) rawOp(client *asynq.Client, gen *generator) op {
-	autoRead := autoReadSet(f.autoRead)
 	return func(ctx context.Context, _ int64) outcome {
-		r := gen.next()
-		ts, err := rawTasks(r, autoRead)
+		ts, err := rawTasks(gen.next(), f.autoRead)
 		if err2 := enqueue(ctx, client, ts); err != nil || err2 != nil {
 			return outcome{label: "enqueue"}
 		}
@@ -109,7 +100,7 @@ type handler struct {
 	appID, token string
 	events       *standardwebhooks.Webhook // nil: app events are refused
 	client       *asynq.Client
-	autoRead     map[string]bool
+	autoRead     []string
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +207,7 @@ func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	h := &handler{appID: strconv.FormatUint(o.appID, 10), token: o.token, client: asynq.NewClientFromRedisClient(rdb),
-		autoRead: autoReadSet(o.autoRead)}
+		autoRead: o.autoRead}
 	if o.eventsSecret != "" {
 		if h.events, err = standardwebhooks.NewWebhook(o.eventsSecret); err != nil {
 			return fmt.Errorf("events secret: %w", err)

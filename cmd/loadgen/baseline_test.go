@@ -63,7 +63,7 @@ func TestSameTasks(t *testing.T) {
 	for _, coalesced := range []bool{true, false} {
 		client, insp, opt := setup(t)
 		var h http.Handler = &handler{appID: "1400000000", token: testToken, events: wh, client: client,
-			autoRead: map[string]bool{"bot": true}}
+			autoRead: []string{"bot"}}
 		if coalesced {
 			h = newWebhook(t, client, opt, webhook.Config{EventSecrets: []string{testSecret}, AutoRead: []string{"bot"}})
 		}
@@ -92,7 +92,7 @@ func fireAll(t *testing.T, h http.Handler, coalesced bool) (tasksWant []string, 
 		if o := f.fire(context.Background(), r); o.label != outcomeOK {
 			t.Fatalf("%v: outcome %q", r.kind, o.label)
 		}
-		ts, err := rawTasks(r, map[string]bool{"bot": true})
+		ts, err := rawTasks(r, []string{"bot"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestRawTasks(t *testing.T) {
 			[]string{tasks.TypeUnread + " " + tasks.ID(tasks.TypeUnread, tasks.ID("event", "msg_3", "0"))}},
 	}
 	for _, tt := range tests {
-		ts, err := rawTasks(tt.r, map[string]bool{"bot": true})
+		ts, err := rawTasks(tt.r, []string{"bot"})
 		var got []string
 		for _, task := range ts {
 			info, err := client.Enqueue(task)

@@ -23,10 +23,9 @@ import (
 
 // newHTTPClient returns a client with a keep-alive pool for n workers and a 5 s limit per request.
 func newHTTPClient(n int) *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext:  (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns: n + 16, MaxIdleConnsPerHost: n + 16, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-	}}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.DisableCompression = n+16, n+16, true
+	return &http.Client{Timeout: 5 * time.Second, Transport: t}
 }
 
 // firer sends generated requests to chatsync; each worker owns one.

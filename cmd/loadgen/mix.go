@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -107,24 +108,22 @@ func newGenerator(m mix, seed uint64, seq *atomic.Uint32) *generator {
 // next returns the next request, of a kind drawn by the mix.
 func (g *generator) next() request {
 	x := g.rng.Float64() * g.cum[numKinds-1]
-	k := kind(0)
-	for k < numKinds-1 && x >= g.cum[k] {
-		k++
-	}
-	return g.make(k)
+	return g.make(kind(slices.IndexFunc(g.cum[:], func(c float64) bool { return x < c })))
 }
 
-// make returns a new request of kind k.
+// make returns a new request of kind k; every message gets a fresh MsgSeq, hence a unique MsgKey.
 func (g *generator) make(k kind) request {
 	now := g.now()
 	i := g.rng.IntN(g.mix.users)
 	j := (i + 1 + g.rng.IntN(g.mix.users-1)) % g.mix.users
-	r := request{kind: k, from: user(j), to: user(i), eventTime: now.UnixMilli(), msgTime: now.Unix()}
+	r := request{kind: k, command: cmdAfterSendMsg, from: user(j), to: user(i), eventTime: now.UnixMilli(), msgTime: now.Unix()}
 	switch k {
-	case kindSendMsg, kindSendAutoRead, kindOther:
-		g.message(&r)
+	case kindSendAutoRead:
+		r.to = g.mix.autoReadAccounts[g.rng.IntN(len(g.mix.autoReadAccounts))]
+	case kindOther:
+		r.command, g.other = otherCommands[g.other%len(otherCommands)], g.other+1
 	case kindMsgReport:
-		r.command, r.unread = cmdAfterMsgReport, g.rng.IntN(50)
+		r.command = cmdAfterMsgReport
 	case kindMessagesRead:
 		for range 1 + g.rng.IntN(3) {
 			r.msgKeys = append(r.msgKeys, msgKey(g.seq.Add(1), g.rng.Uint32(), now.Unix()-int64(g.rng.IntN(600))))
@@ -135,23 +134,13 @@ func (g *generator) make(k kind) request {
 		}
 	}
 	if k.isEvent() {
-		r.id = fmt.Sprintf("msg_lg%d_%08x", g.seq.Add(1), g.rng.Uint32())
+		r.command, r.id = "", fmt.Sprintf("msg_lg%d_%08x", g.seq.Add(1), g.rng.Uint32())
+	} else if k != kindMsgReport {
+		r.msgSeq, r.msgRandom = g.seq.Add(1), g.rng.Uint32()
+		r.msgKey = msgKey(r.msgSeq, r.msgRandom, r.msgTime)
 	}
+	r.unread = g.rng.IntN(50)
 	return r
-}
-
-// message fills a message callback: a fresh MsgSeq, hence a unique MsgKey.
-func (g *generator) message(r *request) {
-	r.command = cmdAfterSendMsg
-	switch r.kind {
-	case kindSendAutoRead:
-		r.to = g.mix.autoReadAccounts[g.rng.IntN(len(g.mix.autoReadAccounts))]
-	case kindOther:
-		r.command = otherCommands[g.other%len(otherCommands)]
-		g.other++
-	}
-	r.msgSeq, r.msgRandom, r.unread = g.seq.Add(1), g.rng.Uint32(), g.rng.IntN(50)
-	r.msgKey = msgKey(r.msgSeq, r.msgRandom, r.msgTime)
 }
 
 // msgKey returns Chat's MsgKey of a message: {MsgSeq}_{MsgRandom}_{MsgTime}.
