@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
@@ -60,19 +59,14 @@ func (s *session) fill(ctx context.Context) (backlogResult, error) {
 	}
 	before, err := s.em.stats(ctx)
 	if err == nil {
-		err = errors.Join(s.em.importAccounts(ctx, ids), s.em.setRateLimit(ctx, -1))
+		err = s.em.setRateLimit(ctx, -1)
 	}
 	if err != nil {
 		return backlogResult{}, err
 	}
 	defer s.em.setRateLimit(context.WithoutCancel(ctx), emulator.DefaultRateLimit)
 	cfg := loopConfig{concurrency: 16, rate: 400, duration: 2 * time.Minute, requests: backlogMessages}
-	res, err := runLoop(ctx, cfg, func(int) op {
-		return func(ctx context.Context, i int64) outcome {
-			return sendOutcome(s.chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: user(int(i)),
-				ToAccount: s.autoRead[int(i)%len(s.autoRead)], MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
-		}
-	})
+	res, err := s.sendMessages(ctx, cfg, ids, func(i int) (string, string) { return user(i), s.autoRead[i%len(s.autoRead)] })
 	r := backlogResult{Messages: res.ok(), FillSeconds: res.elapsed.Seconds()}
 	return r, errors.Join(err, s.waitCallbacks(ctx, before, &r))
 }

@@ -75,30 +75,11 @@ func (b *burst) send(ctx context.Context, cfg loopConfig) (burstResult, error) {
 			ids = append(ids, b.peerID(u, p))
 		}
 	}
-	if err := b.em.importAccounts(ctx, ids); err != nil {
-		return burstResult{}, err
-	}
-	res, err := runLoop(ctx, cfg, func(int) op {
-		return func(ctx context.Context, i int64) outcome {
-			u, p := int(i)%b.users, int(i)/b.users%b.peers
-			return sendOutcome(b.chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: b.peerID(u, p), ToAccount: b.userID(u),
-				MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}))
-		}
+	res, err := b.sendMessages(ctx, cfg, ids, func(i int) (string, string) {
+		return b.peerID(i%b.users, i/b.users%b.peers), b.userID(i % b.users)
 	})
 	return burstResult{Users: b.users, Peers: b.peers, Messages: res.ok(), SendSeconds: res.elapsed.Seconds(),
 		SendErrors: errorsOf(res.counts)}, err
-}
-
-// sendOutcome labels the answer to a sendmsg by Chat's ErrorCode.
-func sendOutcome(_ chatapi.SentMsg, err error) outcome {
-	var ce *chatapi.Error
-	switch {
-	case err == nil:
-		return outcome{label: outcomeOK}
-	case errors.As(err, &ce):
-		return outcome{label: "chat:" + strconv.Itoa(ce.Code)}
-	}
-	return outcome{label: "net:other"}
 }
 
 // converge polls every user for a minute until its snapshot agrees with the emulator.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -128,6 +129,28 @@ func (o *options) open() (*session, error) {
 }
 
 func (s *session) close() { s.rdb.Close() }
+
+// sendMessages imports ids and sends message i from and to the accounts fromTo(i) gives through the emulator.
+func (s *session) sendMessages(ctx context.Context, cfg loopConfig, ids []string, fromTo func(i int) (string, string)) (loopResult, error) {
+	if err := s.em.importAccounts(ctx, ids); err != nil {
+		return loopResult{}, err
+	}
+	return runLoop(ctx, cfg, func(int) op {
+		return func(ctx context.Context, i int64) outcome {
+			from, to := fromTo(int(i))
+			_, err := s.chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: from, ToAccount: to,
+				MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}})
+			var ce *chatapi.Error
+			switch {
+			case err == nil:
+				return outcome{label: outcomeOK}
+			case errors.As(err, &ce):
+				return outcome{label: "chat:" + strconv.Itoa(ce.Code)}
+			}
+			return outcome{label: "net:other"}
+		}
+	})
+}
 
 // apiCalls are each API's calls between two emulator Stats and their answers by ErrorCode.
 type apiCalls struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"sync"
@@ -65,7 +66,8 @@ func TestEmulatorClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	chat.GetUnread(ctx, user(0))
-	if _, err := chat.GetUnread(ctx, user(0)); sendOutcome(chatapi.SentMsg{}, err).label != "chat:60007" {
+	var ce *chatapi.Error
+	if _, err := chat.GetUnread(ctx, user(0)); !errors.As(err, &ce) || ce.Code != 60007 {
 		t.Errorf("second call in a second at 1/s: %v, want 60007", err)
 	}
 	p := newProbes()
