@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -254,19 +254,11 @@ func appendRecord(path string, rec record) error {
 	if path == "" {
 		return nil
 	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode record: %w", err)
-	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("results file: %w", err)
 	}
-	_, err = f.Write(append(line, '\n'))
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	return err
+	return errors.Join(json.NewEncoder(f).Encode(rec), f.Close())
 }
 
 // emit prints rec as the progress line of a phase and appends it.
@@ -277,23 +269,18 @@ func emit(w io.Writer, path string, rec record) error {
 }
 
 // readResults reads the records of the results file at path.
-func readResults(path string) ([]record, error) {
-	f, err := os.Open(path)
+func readResults(path string) (recs []record, err error) {
+	b, err := os.ReadFile(path)
+	for dec := json.NewDecoder(bytes.NewReader(b)); err == nil && dec.More(); {
+		var rec record
+		if err = dec.Decode(&rec); err == nil {
+			recs = append(recs, rec)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("results file: %w", err)
 	}
-	defer f.Close()
-	var recs []record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		var rec record
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		recs = append(recs, rec)
-	}
-	return recs, sc.Err()
+	return recs, nil
 }
 
 // bestSweep returns the sweep's chatsync phase with the highest rate.
