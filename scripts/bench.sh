@@ -133,7 +133,7 @@ start emulator env EMULATOR_ADDR="127.0.0.1:$eport" EMULATOR_RATE_LIMIT=200 \
 	EMULATOR_CALLBACK_URL="http://127.0.0.1:$sport/callback" EMULATOR_ACCOUNTS="$AUTO_READ_ACCOUNTS" \
 	"$tmp/chatsync" emulator
 start serve env HTTP_ADDR="127.0.0.1:$sport" ADMIN_ADDR="127.0.0.1:$aport" "$tmp/chatsync" serve
-start handler "$lg" handler -addr "127.0.0.1:$hport" -db 3
+start handler env REDIS_URL="redis://127.0.0.1:$rport/3" "$lg" handler -addr "127.0.0.1:$hport"
 wait_http "http://127.0.0.1:$eport/emulator/stats" emulator
 wait_http "http://127.0.0.1:$sport/readyz" serve
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
@@ -198,7 +198,7 @@ redis_benchmark >"$tmp/redis.md"
 
 echo "bench: ingest sweep, ${secs}s per phase: raw asynq, net/http + asynq, chatsync" >&2
 for c in $conc; do
-	"$lg" fire -out "$res" -label sweep -system asynq -db 1 -concurrency "$c" -duration "${secs}s"
+	REDIS_URL="redis://127.0.0.1:$rport/1" "$lg" fire -out "$res" -label sweep -system asynq -concurrency "$c" -duration "${secs}s"
 	flush 1
 	"$lg" fire -out "$res" -label sweep -system handler -target "http://127.0.0.1:$hport" \
 		-concurrency "$c" -duration "${secs}s"

@@ -74,14 +74,14 @@ func enqueue(ctx context.Context, c *asynq.Client, ts []*asynq.Task) error {
 	return nil
 }
 
-// rawClient returns the raw baseline's asynq.Client, one for all workers, on database -db.
+// rawClient returns the raw baseline's asynq.Client, one for all workers.
 func (f *fireCommand) rawClient() (*asynq.Client, error) {
 	opt, err := f.redis()
 	if err != nil {
 		return nil, err
 	}
 	return asynq.NewClient(asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password,
-		DB: f.db, PoolSize: f.loop.concurrency + 10}), nil
+		DB: opt.DB, PoolSize: f.loop.concurrency + 10}), nil
 }
 
 // rawOp returns an op of the raw baseline: gen's requests' tasks, enqueued without an HTTP hop.
@@ -190,12 +190,11 @@ func (h *handler) event(r *http.Request, body []byte) (request, error) {
 		id: r.Header.Get(standardwebhooks.HeaderWebhookID)}, nil
 }
 
-// cmdHandler serves the hand-written baseline, enqueueing into database -db.
+// cmdHandler serves the hand-written baseline, enqueueing into $REDIS_URL (keep its database apart from chatsync's).
 func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("handler", flag.ContinueOnError)
 	o := addOptions(fs)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address (loopback only)")
-	db := fs.Int("db", 3, "the database to enqueue into (keep it apart from chatsync's)")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
@@ -203,7 +202,6 @@ func cmdHandler(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt.DB = *db
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	h := &handler{appID: strconv.FormatUint(o.appID, 10), token: o.token, client: asynq.NewClientFromRedisClient(rdb),

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -211,10 +212,10 @@ func TestFireOutcomes(t *testing.T) {
 func TestFireRaw(t *testing.T) {
 	_, insp, _ := setup(t)
 	out := t.TempDir() + "/results.jsonl"
-	t.Setenv("REDIS_URL", redistest.URL(t))
+	t.Setenv("REDIS_URL", "redis://"+redistest.Options(t, redisDB).Addr+"/"+strconv.Itoa(redisDB))
 	t.Setenv("EVENTS_SECRET", testSecret)
 	t.Setenv("AUTO_READ_ACCOUNTS", "bot")
-	err := cmdFire(context.Background(), []string{"-system", "asynq", "-db", "7", "-requests", "200", "-concurrency", "4", "-out", out}, io.Discard)
+	err := cmdFire(context.Background(), []string{"-system", "asynq", "-requests", "200", "-concurrency", "4", "-out", out}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
