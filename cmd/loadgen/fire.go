@@ -236,42 +236,23 @@ func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 
 // String is the progress line of a load phase (scripts/waitbench.sh shows it).
 func (r loadResult) String() string {
-	s := fmt.Sprintf("%-8s c=%-4d rate %-6.0f %9.0f req/s  ack p50 %6.2f  p95 %6.2f  p99 %7.2f  max %7.2f ms  (%d ok in %.1f s)",
-		r.System, r.Concurrency, r.Rate, r.PerSecond, r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.OK, r.Seconds)
-	if len(r.Errors) > 0 {
-		s += "  errors " + formatCounts(r.Errors)
-	}
-	if r.Tracing {
-		s += fmt.Sprintf("  trace exports %d (%d B)", r.TraceRequests, r.TraceBytes)
-	}
-	return s
+	return fmt.Sprintf("%-16s c=%-4d rate %-6.0f %9.0f req/s  ack p50 %6.2f  p95 %6.2f  p99 %7.2f  max %7.2f ms  (%d ok in %.1f s)  errors %s  trace exports %d",
+		r.System, r.Concurrency, r.Rate, r.PerSecond, r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.OK, r.Seconds,
+		formatCounts(r.Errors), r.TraceRequests)
 }
 
-// vmRSS returns process pid's resident set size in KiB, from /proc/<pid>/status.
-func vmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+// sampleRSS reads pid's VmRSS (KiB, from /proc/<pid>/status) now and every second until ctx is done.
+func sampleRSS(ctx context.Context, pid int) (out []int64) {
+	for ok := true; ok; ok = sleepUntil(ctx, time.Now().Add(time.Second)) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for line := range strings.Lines(string(b)) {
+			v, found := strings.CutPrefix(line, "VmRSS:")
+			if kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); found && err == nil {
+				out = append(out, kib)
+			}
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
-}
-
-// sampleRSS reads pid's VmRSS every second until ctx is done.
-func sampleRSS(ctx context.Context, pid int) []int64 {
-	var out []int64
-	for {
-		if kib, err := vmRSS(pid); err == nil {
-			out = append(out, kib)
-		}
-		if !sleepUntil(ctx, time.Now().Add(time.Second)) {
-			return out
-		}
-	}
+	return out
 }
 
 // memoryResult is serve's VmRSS each second: after warm-up (the first fifth), the peak after it, the last.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -8,8 +9,10 @@ import (
 )
 
 func TestRSS(t *testing.T) {
-	if kib, err := vmRSS(os.Getpid()); err != nil || kib < 1000 {
-		t.Errorf("vmRSS of loadgen = %d KiB, %v", kib, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if kib := sampleRSS(ctx, os.Getpid()); len(kib) != 1 || kib[0] < 1000 {
+		t.Errorf("VmRSS of loadgen = %v KiB, want one sample", kib)
 	}
 	got := summarizeRSS(loadResult{Requests: 10, Seconds: 10}, []int64{10, 20, 30, 40, 50, 35, 36, 37, 38, 39})
 	want := memoryResult{Requests: 10, Seconds: 10, SamplesKiB: got.SamplesKiB, WarmKiB: 30, PeakAfterKiB: 50, EndKiB: 39}
