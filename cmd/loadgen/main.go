@@ -87,25 +87,22 @@ func addOptions(fs *flag.FlagSet) *options {
 	secret, _, _ := strings.Cut(env("EVENTS_SECRET", ""), ",")
 	o := &options{redisURL: env("REDIS_URL", ""), appID: appID, token: env("CHAT_CALLBACK_TOKEN", ""),
 		eventsSecret: secret, apiKey: env("API_KEY", ""), secretKey: env("CHAT_SECRET_KEY", ""),
-		admin: env("CHAT_ADMIN", "administrator"), autoRead: splitList(os.Getenv("AUTO_READ_ACCOUNTS"))}
+		admin: env("CHAT_ADMIN", "administrator"), autoRead: strings.FieldsFunc(os.Getenv("AUTO_READ_ACCOUNTS"), func(r rune) bool { return r == ',' || r == ' ' })}
 	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "chatsync serve's base URL (loopback only)")
 	fs.StringVar(&o.emulator, "emulator", "http://127.0.0.1:9000", "the Chat emulator's base URL (loopback only)")
 	fs.StringVar(&o.out, "out", "", "append the results to this JSON-lines file")
 	return o
 }
 
-// parse parses args and checks that every address is a loopback one.
-func (o *options) parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+// parse parses args and checks that -target and -emulator are loopback URLs (o.redis checks Redis).
+func (o *options) parse(fs *flag.FlagSet, args []string) (err error) {
+	if err = fs.Parse(args); err == nil {
+		o.target, err = loopbackURL("-target", o.target)
 	}
-	var errs [3]error
-	o.target, errs[0] = loopbackURL("-target", o.target)
-	o.emulator, errs[1] = loopbackURL("-emulator", o.emulator)
-	if o.redisURL != "" {
-		_, errs[2] = o.redis()
+	if err == nil {
+		o.emulator, err = loopbackURL("-emulator", o.emulator)
 	}
-	return errors.Join(errs[:]...)
+	return err
 }
 
 // redis returns the options of $REDIS_URL, a loopback Redis.
@@ -145,8 +142,4 @@ func loopbackURL(name, raw string) (string, error) {
 		return "", fmt.Errorf("%s %q: %w", name, raw, err)
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
-}
-
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
 }
