@@ -240,7 +240,7 @@ worker
 
 echo "bench: end to end at 200 events/s for ${e2e_secs}s" >&2
 "$lg" fire -out "$res" -label e2e -e2e -emulator "$emu" -target "$target" -rate 200 \
-	-concurrency 32 -duration "${e2e_secs}s" -drain-timeout 90s
+	-concurrency 32 -duration "${e2e_secs}s"
 
 echo "bench: unread burst and snapshot convergence" >&2
 "$lg" burst -out "$res" -emulator "$emu" -target "$target"

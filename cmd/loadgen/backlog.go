@@ -14,15 +14,14 @@ import (
 
 // backlogResult is a backlog filled while no worker ran, and its drain against the emulator's per-API limit.
 type backlogResult struct {
-	Messages         int64                `json:"messages"`
-	FillSeconds      float64              `json:"fill_seconds"`
-	CallbackFailures int64                `json:"callback_failures"` // fill callbacks not acknowledged: no tasks
-	Queued           int                  `json:"queued"`            // after the fill
-	Seconds          float64              `json:"seconds"`
-	Drained          bool                 `json:"drained"`
-	PerSecond        map[string][]float64 `json:"per_second,omitempty"`
-	Sustained        map[string]float64   `json:"sustained,omitempty"`
-	Busiest          map[string]float64   `json:"busiest,omitempty"`
+	Messages         int64              `json:"messages"`
+	FillSeconds      float64            `json:"fill_seconds"`
+	CallbackFailures int64              `json:"callback_failures"` // fill callbacks not acknowledged: no tasks
+	Queued           int                `json:"queued"`            // after the fill
+	Seconds          float64            `json:"seconds"`
+	Drained          bool               `json:"drained"`
+	Sustained        map[string]float64 `json:"sustained,omitempty"`
+	Busiest          map[string]float64 `json:"busiest,omitempty"`
 	apiCalls
 }
 
@@ -72,22 +71,21 @@ func (s *session) fill(ctx context.Context) (backlogResult, error) {
 }
 
 // waitCallbacks waits for the fill's AfterSendMsg callbacks and records the queues then.
-func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *backlogResult) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := emulator.CommandAfterSendMsg
-	for sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
-		st, err := s.em.stats(ctx)
-		if err != nil {
-			return err
-		}
-		if st.Callbacks[cmd].Sent-before.Callbacks[cmd].Sent >= r.Messages {
-			r.CallbackFailures = st.Callbacks[cmd].Failed - before.Callbacks[cmd].Failed
-			r.Queued, err = queued(s.aq)
-			return err
-		}
+func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *backlogResult) (err error) {
+	cmd, st := emulator.CommandAfterSendMsg, emulator.Stats{}
+	took := waitFor(ctx, 100*time.Millisecond, 2*time.Minute, func() bool {
+		st, err = s.em.stats(ctx)
+		return err != nil || st.Callbacks[cmd].Sent-before.Callbacks[cmd].Sent >= r.Messages
+	})
+	if err == nil && took < 0 {
+		err = errors.New("the emulator did not send the fill's callbacks within 2 minutes")
 	}
-	return fmt.Errorf("emulator callbacks: %w", ctx.Err())
+	if err != nil {
+		return err
+	}
+	r.CallbackFailures = st.Callbacks[cmd].Failed - before.Callbacks[cmd].Failed
+	r.Queued, err = queued(s.aq)
+	return err
 }
 
 // drainBacklog samples the calls every second until the queues and the emulator are quiet.
@@ -102,7 +100,7 @@ func (s *session) drainBacklog(ctx context.Context, r *backlogResult, timeout ti
 		return err
 	}
 	last, err := s.em.stats(ctx)
-	r.Seconds, r.Drained, r.PerSecond = time.Since(start).Seconds(), drained, sm.rates
+	r.Seconds, r.Drained = time.Since(start).Seconds(), drained
 	r.apiCalls = callsBetween(before, last)
 	r.Sustained, r.Busiest = map[string]float64{}, map[string]float64{}
 	for api, series := range sm.rates {

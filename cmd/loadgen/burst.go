@@ -84,21 +84,19 @@ func (b *burst) send(ctx context.Context, cfg loopConfig) (burstResult, error) {
 
 // converge polls every user for a minute until its snapshot agrees with the emulator.
 func (b *burst) converge(ctx context.Context, sentAt time.Time) (latency, int) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	left := map[int]bool{}
+	left, took := map[int]bool{}, []time.Duration{}
 	for u := range b.users {
 		left[u] = true
 	}
-	var took []time.Duration
-	for len(left) > 0 && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
+	waitFor(ctx, 50*time.Millisecond, time.Minute, func() bool {
 		for u := range left {
 			if ok, _ := b.agrees(ctx, u); ok {
 				took = append(took, time.Since(sentAt))
 				delete(left, u)
 			}
 		}
-	}
+		return len(left) == 0
+	})
 	return summarize(took), len(left)
 }
 

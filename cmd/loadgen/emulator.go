@@ -176,11 +176,6 @@ func callsBetween(before, after emulator.Stats) apiCalls {
 				codes[strconv.Itoa(code)] = d
 			}
 		}
-		for status, n := range a.HTTPStatus {
-			if d := n - b.HTTPStatus[status]; d > 0 {
-				codes["http "+strconv.Itoa(status)] = d
-			}
-		}
 		if len(codes) > 0 {
 			c.Codes[api], c.RateLimited = codes, c.RateLimited+codes["60007"]
 		}
@@ -213,18 +208,14 @@ func (s *session) sample(ctx context.Context, interval time.Duration, after func
 	sm := &sampler{rates: map[string][]float64{}}
 	prev, err := s.em.stats(ctx)
 	prevAt := time.Now()
-	for n := 0; err == nil && sleepUntil(ctx, time.Now().Add(interval)); n++ {
+	for err == nil && sleepUntil(ctx, time.Now().Add(interval)) {
 		st, err1 := s.em.stats(ctx)
 		q, err2 := queued(s.aq)
 		if err1 != nil || err2 != nil {
 			continue // the next sample covers this one
 		}
-		for api, a := range st.APIs {
-			series := sm.rates[api]
-			for len(series) < n {
-				series = append(series, 0)
-			}
-			sm.rates[api] = append(series, float64(a.Calls-prev.APIs[api].Calls)/time.Since(prevAt).Seconds())
+		for api, a := range st.APIs { // an API's series starts with its first call
+			sm.rates[api] = append(sm.rates[api], float64(a.Calls-prev.APIs[api].Calls)/time.Since(prevAt).Seconds())
 		}
 		prev, prevAt, sm.depth = st, time.Now(), append(sm.depth, int64(q))
 		if after != nil && !after(sm) {

@@ -97,7 +97,6 @@ type fireCommand struct {
 	label, system      string
 	rateFrom, bestFrom string
 	e2e                bool
-	drainTimeout       time.Duration
 	rssPID             int
 	otlp               string
 	raw                *asynq.Client // the raw baseline's, with -system asynq
@@ -115,7 +114,6 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.rateFrom, "rate-from", "", "set -rate to half the best chatsync sweep rate in this results file")
 	fs.StringVar(&f.bestFrom, "concurrency-from", "", "set -concurrency to that of the best chatsync sweep rate in this results file")
 	fs.BoolVar(&f.e2e, "e2e", false, "also measure callback → Chat API latency and calls per event at the emulator")
-	fs.DurationVar(&f.drainTimeout, "drain-timeout", time.Minute, "how long -e2e waits for the queues to drain")
 	fs.IntVar(&f.rssPID, "rss-pid", 0, "sample this process's VmRSS every second (serve's pid)")
 	fs.StringVar(&f.otlp, "otlp", "", "count the trace exports `loadgen otlp` at this URL got during the phase")
 	err := f.parse(fs, args)

@@ -122,6 +122,17 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
+// waitFor checks done every interval and returns the seconds until it held (-1: not within limit).
+func waitFor(ctx context.Context, interval, limit time.Duration, done func() bool) float64 {
+	start := time.Now()
+	for time.Since(start) < limit && sleepUntil(ctx, time.Now().Add(interval)) {
+		if done() {
+			return time.Since(start).Seconds()
+		}
+	}
+	return -1
+}
+
 // errorsOf returns the counts of every outcome but success, or nil.
 func errorsOf(counts map[string]int64) map[string]int64 {
 	out := maps.Clone(counts)

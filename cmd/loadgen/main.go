@@ -26,20 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const usage = `usage: loadgen <command> [flags]
-
-commands:
-  fire      signed callbacks and app events at chatsync serve (-e2e, -rss-pid, -otlp),
-            or the raw asynq baseline: their tasks enqueued by an asynq.Client (-system asynq)
-  handler   serve the hand-written net/http + asynq callback target (a second baseline)
-  otlp      a local OTLP/HTTP trace receiver that counts what it gets
-  burst     real messages through the emulator; unread calls and snapshot convergence
-  backlog   a backlog of auto-read messages while no worker runs, then its drain once one does
-  overload  the Chat-API budget: coalescing under bursts and 10x overload, Redis memory
-  report    write BENCHMARKS.md from the results
-
-Run 'loadgen <command> -h' for a command's flags.
-`
+const usage = "usage: loadgen fire|handler|otlp|burst|backlog|overload|report [flags]; loadgen <command> -h for its flags\n"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -161,7 +161,7 @@ func (o *overload) reads(ctx context.Context, r *overloadResult, convs int, n in
 	if err != nil {
 		return err
 	}
-	r.AppliedAfterLast = p.waitCovered(ctx, last, limit)
+	r.AppliedAfterLast = waitFor(ctx, 50*time.Millisecond, limit, func() bool { return p.covered(last) })
 	stop()
 	r.EventToCall, _ = p.result()
 	return o.finish(ctx, r, lr, before)
@@ -214,11 +214,11 @@ func (o *overload) receiptMessages(ctx context.Context, bot string) ([]request, 
 
 // waitReceipts returns how long until every message was receipted (-1: not within a minute).
 func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
-	want, start := map[string]bool{}, time.Now()
+	want := map[string]bool{}
 	for _, r := range reqs {
 		want[r.msgKey] = true
 	}
-	for time.Since(start) < time.Minute && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
+	return waitFor(ctx, 50*time.Millisecond, time.Minute, func() bool {
 		calls, err := o.em.requests(ctx, chatapi.APIReadReceipt, 1000)
 		for _, c := range calls {
 			var b chatapi.ReadReceiptRequest
@@ -228,11 +228,8 @@ func (o *overload) waitReceipts(ctx context.Context, reqs []request) float64 {
 				}
 			}
 		}
-		if len(want) == 0 {
-			return time.Since(start).Seconds()
-		}
-	}
-	return -1
+		return len(want) == 0
+	})
 }
 
 // memory posts AfterSendMsg over 20,000 conversations and measures Redis's used_memory.

@@ -140,17 +140,6 @@ func applied(calls []probeCall, rt int64, at time.Time) (time.Duration, bool) {
 	return best, best >= 0
 }
 
-// waitCovered returns how long until want was covered, as poll observes (-1: not within limit).
-func (p *probes) waitCovered(ctx context.Context, want map[string]int64, limit time.Duration) float64 {
-	start := time.Now()
-	for time.Since(start) < limit && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
-		if p.covered(want) {
-			return time.Since(start).Seconds()
-		}
-	}
-	return -1
-}
-
 // e2eResult is what fire -e2e measured behind the acknowledgements.
 type e2eResult struct {
 	Rate    float64 `json:"rate"` // target events per second
@@ -217,7 +206,7 @@ func (e *e2eRun) close() {
 
 // finish waits for chatsync to finish the run's work and sums it up.
 func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2eResult, error) {
-	_, drained, took, err := e.drain(ctx, 250*time.Millisecond, 8, f.drainTimeout)
+	_, drained, took, err := e.drain(ctx, 250*time.Millisecond, 8, 90*time.Second)
 	if err != nil {
 		return e2eResult{}, err
 	}
