@@ -179,7 +179,7 @@ func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
 	}
 	switch {
 	case e2e != nil:
-		r, err := e2e.finish(ctx, f, lr)
+		r, err := e2e.finish(ctx, lr)
 		if err != nil {
 			return err
 		}

@@ -142,10 +142,7 @@ func applied(calls []probeCall, rt int64, at time.Time) (time.Duration, bool) {
 
 // e2eResult is what fire -e2e measured behind the acknowledgements.
 type e2eResult struct {
-	Rate    float64 `json:"rate"` // target events per second
-	Seconds float64 `json:"seconds"`
-	Events  int64   `json:"events"` // acknowledged requests
-	Ack     latency `json:"ack"`
+	Load loadResult `json:"load"` // the acknowledgements
 	// Probes were auto-read AfterSendMsg; Matched of them were seen to cause their admin_set_msg_read.
 	Probes        int     `json:"probes"`
 	Matched       int     `json:"matched"`
@@ -205,7 +202,7 @@ func (e *e2eRun) close() {
 }
 
 // finish waits for chatsync to finish the run's work and sums it up.
-func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2eResult, error) {
+func (e *e2eRun) finish(ctx context.Context, lr loadResult) (e2eResult, error) {
 	_, drained, took, err := e.drain(ctx, 250*time.Millisecond, 8, 90*time.Second)
 	if err != nil {
 		return e2eResult{}, err
@@ -216,11 +213,10 @@ func (e *e2eRun) finish(ctx context.Context, f *fireCommand, lr loadResult) (e2e
 		return e2eResult{}, err
 	}
 	lat, n := e.probes.result()
-	r := e2eResult{Rate: f.loop.rate, Seconds: lr.Seconds, Events: lr.OK, Ack: lr.Latency,
-		Probes: n, Matched: lat.N, CallbackToAPI: lat, apiCalls: callsBetween(e.before, after),
+	r := e2eResult{Load: lr, Probes: n, Matched: lat.N, CallbackToAPI: lat, apiCalls: callsBetween(e.before, after),
 		CallsPerEvent: map[string]float64{}, Drained: drained, DrainSeconds: took.Seconds()}
 	for api, calls := range r.Calls {
-		r.CallsPerEvent[api] = float64(calls) / float64(max(r.Events, 1))
+		r.CallsPerEvent[api] = float64(calls) / float64(max(lr.OK, 1))
 	}
 	return r, nil
 }

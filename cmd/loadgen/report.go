@@ -62,7 +62,6 @@ var reportText string
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"f0": fixed(0), "f1": fixed(1), "f2": fixed(2), "f4": fixed(4), "ratio": ratio, "counts": formatCounts,
 	"mib": func(kib int64) string { return fixed(1)(float64(kib) / 1024) }, "keys": func(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) },
-	"kib": func(b int64) float64 { return float64(b) / 1024 },
 	"every10": func(s []int64) (out []int64) {
 		for i := 9; i < len(s); i += 10 {
 			out = append(out, s[i])
@@ -83,16 +82,12 @@ func ratio(r float64) string {
 	return fixed(2)(r) + "×"
 }
 
-// formatCounts renders counts as "k=v k=v" in key order, or "-".
+// formatCounts renders counts as "k:v k:v" in key order (fmt sorts map keys), or "-".
 func formatCounts(m map[string]int64) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, k+"="+strconv.FormatInt(m[k], 10))
-	}
-	if len(parts) == 0 {
+	if len(m) == 0 {
 		return "-"
 	}
-	return strings.Join(parts, " ")
+	return strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(m), "map["), "]")
 }
 
 // sweepRow is one concurrency of the ingest sweep.
@@ -315,7 +310,7 @@ func (r *report) targets() []target {
 		}),
 		check("callback → Chat API p99 ≤ 250 ms at 200 events/s", r.E2E != nil && r.E2E.Matched > 0, func() (string, bool) {
 			e := r.E2E
-			return fmt.Sprintf("p99 %.1f ms at %.0f/s (%d/%d probes)", e.CallbackToAPI.P99, e.Rate, e.Matched, e.Probes),
+			return fmt.Sprintf("p99 %.1f ms at %.0f/s (%d/%d probes)", e.CallbackToAPI.P99, e.Load.Rate, e.Matched, e.Probes),
 				e.CallbackToAPI.P99 <= 250 && e.Matched == e.Probes
 		}),
 		check("unread API calls per AfterSendMsg ≤ 0.05 (burst)", r.Burst != nil && r.Burst.AfterSendMsg > 0, func() (string, bool) {
