@@ -264,7 +264,7 @@ type memoryResult struct {
 }
 
 func summarizeRSS(lr loadResult, samples []int64) memoryResult {
-	m := memoryResult{Requests: lr.Requests, Seconds: lr.Seconds, SamplesKiB: samples}
+	m := memoryResult{Requests: lr.OK, Seconds: lr.Seconds, SamplesKiB: samples}
 	if len(samples) > 0 {
 		warm := len(samples) / 5
 		m.WarmKiB, m.PeakAfterKiB, m.EndKiB = samples[warm], slices.Max(samples[warm:]), samples[len(samples)-1]

@@ -55,13 +55,6 @@ type loopResult struct {
 
 func (r loopResult) ok() int64 { return r.counts[outcomeOK] }
 
-func (r loopResult) total() (n int64) {
-	for _, v := range r.counts {
-		n += v
-	}
-	return n
-}
-
 // runLoop runs the workers until cfg's bounds or ctx; paced latency counts from when a request was due.
 func runLoop(ctx context.Context, cfg loopConfig, newOp func(worker int) op) (loopResult, error) {
 	if err := cfg.validate(); err != nil {
@@ -133,13 +126,10 @@ func waitFor(ctx context.Context, interval, limit time.Duration, done func() boo
 	return -1
 }
 
-// errorsOf returns the counts of every outcome but success, or nil.
+// errorsOf returns the counts of every outcome but success.
 func errorsOf(counts map[string]int64) map[string]int64 {
 	out := maps.Clone(counts)
 	delete(out, outcomeOK)
-	if len(out) == 0 {
-		return nil
-	}
 	return out
 }
 
@@ -173,7 +163,6 @@ type loadResult struct {
 	Concurrency int              `json:"concurrency"`
 	Rate        float64          `json:"rate,omitempty"` // target; 0 = closed loop
 	Seconds     float64          `json:"seconds"`
-	Requests    int64            `json:"requests"` // finished
 	OK          int64            `json:"ok"`
 	PerSecond   float64          `json:"per_second"` // successes per second
 	Latency     latency          `json:"latency"`
@@ -186,6 +175,6 @@ type loadResult struct {
 
 func newLoadResult(system, label string, cfg loopConfig, r loopResult) loadResult {
 	return loadResult{System: system, Label: label, Concurrency: cfg.concurrency, Rate: cfg.rate,
-		Seconds: r.elapsed.Seconds(), Requests: r.total(), OK: r.ok(), PerSecond: float64(r.ok()) / max(r.elapsed.Seconds(), 1e-9),
+		Seconds: r.elapsed.Seconds(), OK: r.ok(), PerSecond: float64(r.ok()) / max(r.elapsed.Seconds(), 1e-9),
 		Latency: summarize(r.latencies), Errors: errorsOf(r.counts)}
 }
