@@ -67,7 +67,8 @@ echo "waitbench: primary + 1 replica (AOF everysec), $secs s per phase, $(nproc)
 for c in $conc; do
 	for w in 0 1; do
 		printf 'REDIS_WAIT_REPLICAS=%s ' "$w"
-		"$tmp/loadgen" fire -target "http://127.0.0.1:${ports[$w]}" -concurrency "$c" -duration "${secs}s" | tail -n 1
+		"$tmp/loadgen" fire -target "http://127.0.0.1:${ports[$w]}" -concurrency "$c" -duration "${secs}s" |
+			sed -nE 's/.*"concurrency":([0-9]+).*"per_second":([0-9.]+).*"p50_ms":([0-9.]+).*"p99_ms":([0-9.]+).*/c=\1 \2 req\/s, ack p50 \3 p99 \4 ms/p'
 		redis-cli -p "$primary" flushdb >/dev/null
 		redis-cli -p "$primary" sadd asynq:queues chat_read chat_unread sink >/dev/null
 	done

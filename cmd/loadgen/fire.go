@@ -173,8 +173,7 @@ func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, lr)
-	if err := appendRecord(f.out, record{Load: &lr}); err != nil {
+	if err := emit(stdout, f.out, record{Load: &lr}); err != nil {
 		return err
 	}
 	switch {
@@ -230,13 +229,6 @@ func (f *fireCommand) newOp(m mix, e2e *e2eRun) func(int) op {
 		}
 		return func(ctx context.Context, _ int64) outcome { return fr.fire(ctx, fr.gen.next()) }
 	}
-}
-
-// String is the progress line of a load phase (scripts/waitbench.sh shows it).
-func (r loadResult) String() string {
-	return fmt.Sprintf("%-16s c=%-4d rate %-6.0f %9.0f req/s  ack p50 %6.2f  p95 %6.2f  p99 %7.2f  max %7.2f ms  (%d ok in %.1f s)  errors %s  trace exports %d",
-		r.System, r.Concurrency, r.Rate, r.PerSecond, r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.OK, r.Seconds,
-		formatCounts(r.Errors), r.TraceRequests)
 }
 
 // sampleRSS reads pid's VmRSS (KiB, from /proc/<pid>/status) now and every second until ctx is done.

@@ -244,23 +244,19 @@ type record struct {
 	Note     string          `json:"note,omitempty"`
 }
 
-// appendRecord appends rec to the results file at path ("": nowhere).
-func appendRecord(path string, rec record) error {
-	if path == "" {
-		return nil
+// emit prints rec as the progress line of a phase and appends it to the results file at path, if any.
+func emit(w io.Writer, path string, rec record) error {
+	line, err := json.Marshal(rec)
+	fmt.Fprintf(w, "%.2000s\n", line)
+	if err != nil || path == "" {
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("results file: %w", err)
 	}
-	return errors.Join(json.NewEncoder(f).Encode(rec), f.Close())
-}
-
-// emit prints rec as the progress line of a phase and appends it.
-func emit(w io.Writer, path string, rec record) error {
-	line, _ := json.Marshal(rec)
-	fmt.Fprintf(w, "%.2000s\n", line)
-	return appendRecord(path, rec)
+	_, err = f.Write(append(line, '\n'))
+	return errors.Join(err, f.Close())
 }
 
 // readResults reads the records of the results file at path.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -54,7 +55,7 @@ func writeResults(t *testing.T, tracing bool) string {
 		{Note: "a note"},
 	}
 	for _, r := range recs {
-		if err := appendRecord(path, r); err != nil {
+		if err := emit(io.Discard, path, r); err != nil {
 			t.Fatal(err)
 		}
 	}
