@@ -238,12 +238,6 @@ func serveLoopback(ctx context.Context, addr string, h http.Handler, stdout io.W
 	return nil
 }
 
-// otlpCounts are the trace export requests and bytes the receiver got.
-type otlpCounts struct {
-	Requests int64 `json:"requests"`
-	Bytes    int64 `json:"bytes"`
-}
-
 // otlpReceiver answers POST /v1/traces with 200 (all accepted), counting; GET /stats returns the counts.
 type otlpReceiver struct{ requests, bytes atomic.Int64 }
 
@@ -255,7 +249,7 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.bytes.Add(n)
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	case r.Method == http.MethodGet && r.URL.Path == "/stats":
-		json.NewEncoder(w).Encode(otlpCounts{Requests: o.requests.Load(), Bytes: o.bytes.Load()})
+		json.NewEncoder(w).Encode(map[string]int64{"requests": o.requests.Load(), "bytes": o.bytes.Load()})
 	default:
 		http.NotFound(w, r)
 	}

@@ -68,13 +68,11 @@ func (e *emulatorClient) requests(ctx context.Context, api string, limit int) (r
 	return reqs, getJSON(ctx, e.base+"/emulator/requests?"+q.Encode(), &reqs)
 }
 
-// emulatorUnread is a user's unread counts as the emulator holds them.
-type emulatorUnread struct {
+// unread returns a user's unread counts as the emulator holds them.
+func (e *emulatorClient) unread(ctx context.Context, user string) (u struct {
 	Total   int
 	PerPeer map[string]int
-}
-
-func (e *emulatorClient) unread(ctx context.Context, user string) (u emulatorUnread, err error) {
+}, err error) {
 	return u, getJSON(ctx, e.base+"/emulator/unread?user="+url.QueryEscape(user), &u)
 }
 

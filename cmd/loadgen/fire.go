@@ -192,7 +192,7 @@ func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
 
 // measure runs the request loop, with the RSS sampler and the trace-export counter around it.
 func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResult, []int64, error) {
-	var before, after otlpCounts
+	var before, after map[string]int64 // the OTLP receiver's counts
 	if f.otlp != "" {
 		if err := getJSON(ctx, f.otlp+"/stats", &before); err != nil {
 			return loadResult{}, nil, err
@@ -210,7 +210,7 @@ func (f *fireCommand) measure(ctx context.Context, m mix, e2e *e2eRun) (loadResu
 	lr := newLoadResult(f.system, f.label, f.loop, res)
 	if f.otlp != "" && err == nil {
 		err = getJSON(ctx, f.otlp+"/stats", &after)
-		lr.Tracing, lr.TraceRequests, lr.TraceBytes = true, after.Requests-before.Requests, after.Bytes-before.Bytes
+		lr.Tracing, lr.TraceRequests, lr.TraceBytes = true, after["requests"]-before["requests"], after["bytes"]-before["bytes"]
 	}
 	return lr, rss, err
 }
