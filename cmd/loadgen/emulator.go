@@ -34,16 +34,16 @@ func doJSON(ctx context.Context, method, url string, header http.Header, body, o
 	}
 	maps.Copy(req.Header, header)
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	switch {
-	case err == nil && resp.StatusCode/100 != 2:
-		err = fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(data))
-	case err == nil && out != nil:
-		err = json.Unmarshal(data, out)
+	if err == nil {
+		defer resp.Body.Close()
+		var data []byte
+		data, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		switch {
+		case err == nil && resp.StatusCode/100 != 2:
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+		case err == nil && out != nil:
+			err = json.Unmarshal(data, out)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, req.URL.Path, err)

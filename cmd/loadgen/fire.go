@@ -144,18 +144,14 @@ func (f *fireCommand) fromResults(path string, rate bool) error {
 		return nil
 	}
 	recs, err := readResults(path)
-	best := bestSweep(recs)
-	switch {
-	case err != nil:
-		return err
-	case best == nil:
-		return fmt.Errorf("%s: no chatsync sweep phase", path)
-	case rate:
+	if best := bestSweep(recs); err == nil && best == nil {
+		err = fmt.Errorf("%s: no chatsync sweep phase", path)
+	} else if err == nil && rate {
 		f.loop.rate = best.PerSecond / 2
-	default:
+	} else if err == nil {
 		f.loop.concurrency = best.Concurrency
 	}
-	return nil
+	return err
 }
 
 func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
@@ -167,7 +163,8 @@ func (f *fireCommand) run(ctx context.Context, stdout io.Writer) error {
 		if e2e, err = startE2E(ctx, f.options, m); err != nil {
 			return err
 		}
-		defer e2e.close()
+		defer e2e.session.close()
+		defer e2e.stopPoll()
 	}
 	lr, rss, err := f.measure(ctx, m, e2e)
 	if err != nil {

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,12 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return errors.New("no such command")
 }
 
-func env(name, def string) string {
-	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-		return v
-	}
-	return def
-}
+func env(name, def string) string { return cmp.Or(strings.TrimSpace(os.Getenv(name)), def) }
 
 // options are where chatsync, the emulator and Redis are, and chatsync's secrets.
 type options struct {

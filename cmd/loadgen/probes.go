@@ -196,11 +196,6 @@ func (e *e2eRun) prepare(ctx context.Context, r *request) error {
 	return err
 }
 
-func (e *e2eRun) close() {
-	e.stopPoll()
-	e.session.close()
-}
-
 // finish waits for chatsync to finish the run's work and sums it up.
 func (e *e2eRun) finish(ctx context.Context, lr loadResult) (e2eResult, error) {
 	_, drained, took, err := e.drain(ctx, 250*time.Millisecond, 8, 90*time.Second)
