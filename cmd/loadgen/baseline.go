@@ -20,7 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 	"github.com/chatsync/chatsync/webhook"
 )
@@ -37,10 +37,10 @@ const (
 func rawTasks(r request, autoRead []string) ([]*asynq.Task, error) {
 	var b tasks.Builder
 	total := &r.unread
-	switch src := "callback:" + cmdAfterSendMsg; r.kind {
+	switch src := "callback:" + chatapi.CommandAfterSendMsg; r.kind {
 	case kindSendMsg, kindSendAutoRead:
 		u, err := b.Unread(tasks.Unread{Account: r.to, Peers: []string{r.from}, Total: total, TotalAt: r.msgTime * 1000,
-			Source: src}, tasks.ID(cmdAfterSendMsg, r.from, r.to, r.msgKey))
+			Source: src}, tasks.ID(chatapi.CommandAfterSendMsg, r.from, r.to, r.msgKey))
 		if err != nil || !slices.Contains(autoRead, r.to) {
 			return []*asynq.Task{u}, err
 		}
@@ -50,7 +50,7 @@ func rawTasks(r request, autoRead []string) ([]*asynq.Task, error) {
 		return []*asynq.Task{u, s, rr}, errors.Join(err1, err2)
 	case kindMsgReport:
 		return one(b.Unread(tasks.Unread{Account: r.to, Peers: []string{r.from}, Total: total, TotalAt: r.eventTime,
-			Source: "callback:" + cmdAfterMsgReport}, tasks.ID(cmdAfterMsgReport, r.to, r.from, strconv.FormatInt(r.msgTime, 10))))
+			Source: "callback:" + chatapi.CommandAfterMsgReport}, tasks.ID(chatapi.CommandAfterMsgReport, r.to, r.from, strconv.FormatInt(r.msgTime, 10))))
 	case kindConversationRead:
 		return one(b.SetRead(tasks.SetRead{Account: r.to, Peer: r.from, ReadTime: r.msgTime, Source: "event:conversation.read"}, r.id, "0"))
 	case kindMessagesRead:
@@ -138,7 +138,7 @@ func (h *handler) callback(r *http.Request, body []byte) (request, error) {
 	q := r.URL.Query()
 	rt, _ := strconv.ParseInt(q.Get("RequestTime"), 10, 64)
 	if q.Get("SdkAppid") != h.appID ||
-		h.token != "" && subtle.ConstantTimeCompare([]byte(q.Get("Sign")), []byte(emulator.CallbackSign(h.token, rt))) != 1 {
+		h.token != "" && subtle.ConstantTimeCompare([]byte(q.Get("Sign")), []byte(chatapi.CallbackSign(h.token, rt))) != 1 {
 		return request{}, errors.New("bad SdkAppid or Sign")
 	}
 	var f struct {
@@ -157,9 +157,9 @@ func (h *handler) callback(r *http.Request, body []byte) (request, error) {
 		return request{}, err
 	}
 	switch cmd := q.Get("CallbackCommand"); {
-	case cmd == cmdAfterSendMsg && f.Result != nil && *f.Result == 0:
+	case cmd == chatapi.CommandAfterSendMsg && f.Result != nil && *f.Result == 0:
 		return request{kind: kindSendMsg, from: f.From, to: f.To, msgTime: f.MsgTime, msgKey: f.MsgKey, unread: f.UnreadMsgNum}, nil
-	case cmd == cmdAfterMsgReport:
+	case cmd == chatapi.CommandAfterMsgReport:
 		return request{kind: kindMsgReport, from: f.Peer, to: f.Report, msgTime: f.LastReadTime, eventTime: f.EventTime,
 			unread: f.UnreadMsgNum}, nil
 	}

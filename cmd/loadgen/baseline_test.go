@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/internal/redistest"
 	"github.com/chatsync/chatsync/tasks"
 	"github.com/chatsync/chatsync/webhook"
@@ -141,11 +142,11 @@ func TestRawTasks(t *testing.T) {
 		want []string // type and ID of each task
 	}{
 		{send, []string{
-			tasks.TypeUnread + " " + tasks.ID(tasks.TypeUnread, tasks.ID(cmdAfterSendMsg, "a", "bot", send.msgKey)),
+			tasks.TypeUnread + " " + tasks.ID(tasks.TypeUnread, tasks.ID(chatapi.CommandAfterSendMsg, "a", "bot", send.msgKey)),
 			tasks.TypeSetRead + " " + tasks.ID(tasks.TypeSetRead, "a", "bot", send.msgKey),
 			tasks.TypeReadReceipt + " " + tasks.ID(tasks.TypeReadReceipt, "a", "bot", send.msgKey)}},
 		{request{kind: kindMsgReport, from: "a", to: "b", msgTime: 1700000000},
-			[]string{tasks.TypeUnread + " " + tasks.ID(tasks.TypeUnread, tasks.ID(cmdAfterMsgReport, "b", "a", "1700000000"))}},
+			[]string{tasks.TypeUnread + " " + tasks.ID(tasks.TypeUnread, tasks.ID(chatapi.CommandAfterMsgReport, "b", "a", "1700000000"))}},
 		{request{kind: kindOther}, nil},
 		{request{kind: kindConversationRead, from: "a", to: "b", id: "msg_1"},
 			[]string{tasks.TypeSetRead + " " + tasks.ID(tasks.TypeSetRead, "msg_1", "0")}},

@@ -10,7 +10,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/chatsync/chatsync/chatapi"
-	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/chatsync/chatsync/webhook"
 )
 
@@ -45,7 +44,7 @@ func (s *signer) callbackURL(command string, now time.Time) string {
 		return u
 	}
 	if rt := now.Unix(); rt != s.signedAt {
-		s.signedAt, s.sign = rt, emulator.CallbackSign(s.token, rt)
+		s.signedAt, s.sign = rt, chatapi.CallbackSign(s.token, rt)
 	}
 	return u + "&Sign=" + s.sign + "&RequestTime=" + strconv.FormatInt(s.signedAt, 10)
 }
@@ -65,46 +64,27 @@ func (s *signer) signEvent(h http.Header, id string, body []byte, now time.Time)
 	return nil
 }
 
-// Callback bodies, in Chat's field order and spelling (tencent-chat.md §5.3); other commands are sent as BeforeSendMsg.
-type (
-	sendMsgBody struct {
-		CallbackCommand string            `json:"CallbackCommand"`
-		From            string            `json:"From_Account"`
-		To              string            `json:"To_Account"`
-		MsgSeq          uint32            `json:"MsgSeq"`
-		MsgRandom       uint32            `json:"MsgRandom"`
-		MsgTime         int64             `json:"MsgTime"`
-		MsgKey          string            `json:"MsgKey"`
-		OnlineOnlyFlag  int               `json:"OnlineOnlyFlag"`
-		SendMsgResult   *int              `json:"SendMsgResult,omitempty"`
-		ErrorInfo       string            `json:"ErrorInfo,omitempty"`
-		UnreadMsgNum    *int              `json:"UnreadMsgNum,omitempty"`
-		MsgBody         []chatapi.MsgElem `json:"MsgBody"`
-	}
-	msgReportBody struct {
-		CallbackCommand string `json:"CallbackCommand"`
-		Report          string `json:"Report_Account"`
-		Peer            string `json:"Peer_Account"`
-		LastReadTime    int64  `json:"LastReadTime"`
-		EventTime       int64  `json:"EventTime"`
-		UnreadMsgNum    int    `json:"UnreadMsgNum"`
-	}
+// text is the body of every generated message (short, like most chat); textBody is its MsgBody.
+const (
+	text     = "hello from loadgen"
+	textBody = `[{"MsgType":"TIMTextElem","MsgContent":{"Text":"` + text + `"}}]`
 )
-
-// text is the body of every generated message: short, like most chat.
-const text = "hello from loadgen"
 
 // body returns the JSON body of r: a Chat callback or an app event.
 func (r request) body() ([]byte, error) {
 	var v any
+	unread := int64(r.unread)
 	switch r.kind {
 	case kindSendMsg, kindSendAutoRead:
-		v = r.sendMsg(true)
+		v = chatapi.AfterSendMsg{CallbackCommand: r.command, FromAccount: r.from, ToAccount: r.to, MsgSeq: int64(r.msgSeq),
+			MsgRandom: int64(r.msgRandom), MsgTime: r.msgTime, MsgKey: r.msgKey, ErrorInfo: "send msg succeed",
+			UnreadMsgNum: &unread, MsgBody: json.RawMessage(textBody)}
 	case kindMsgReport:
-		v = msgReportBody{CallbackCommand: r.command, Report: r.to, Peer: r.from, LastReadTime: r.msgTime,
-			EventTime: r.eventTime, UnreadMsgNum: r.unread}
-	case kindOther: // chatsync reads only the CallbackCommand of these
-		v = r.sendMsg(false)
+		v = chatapi.AfterMsgReport{CallbackCommand: r.command, ReportAccount: r.to, PeerAccount: r.from,
+			LastReadTime: r.msgTime, EventTime: &r.eventTime, UnreadMsgNum: &unread}
+	case kindOther: // chatsync reads only the CallbackCommand of these; all are sent as BeforeSendMsg
+		v = chatapi.BeforeSendMsg{CallbackCommand: r.command, FromAccount: r.from, ToAccount: r.to, MsgSeq: int64(r.msgSeq),
+			MsgRandom: int64(r.msgRandom), MsgTime: r.msgTime, MsgKey: r.msgKey, MsgBody: json.RawMessage(textBody)}
 	case kindConversationRead:
 		v = webhook.Event{Type: webhook.EventConversationRead, Account: r.to, Peer: r.from, ReadTime: r.msgTime}
 	case kindMessagesRead:
@@ -115,14 +95,4 @@ func (r request) body() ([]byte, error) {
 		return nil, fmt.Errorf("unknown kind %d", r.kind)
 	}
 	return json.Marshal(v)
-}
-
-func (r request) sendMsg(after bool) sendMsgBody {
-	b := sendMsgBody{CallbackCommand: r.command, From: r.from, To: r.to, MsgSeq: r.msgSeq,
-		MsgRandom: r.msgRandom, MsgTime: r.msgTime, MsgKey: r.msgKey, MsgBody: []chatapi.MsgElem{chatapi.TextElem(text)}}
-	if after {
-		zero, unread := 0, r.unread
-		b.SendMsgResult, b.ErrorInfo, b.UnreadMsgNum = &zero, "send msg succeed", &unread
-	}
-	return b
 }

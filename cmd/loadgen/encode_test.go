@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 const (
@@ -26,12 +26,12 @@ func TestSigner(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sec := range []int64{1700000000, 1700000000, 1700000001} { // the second from the cache
-		u, err := url.Parse(s.callbackURL(cmdAfterSendMsg, time.Unix(sec, 0)))
+		u, err := url.Parse(s.callbackURL(chatapi.CommandAfterSendMsg, time.Unix(sec, 0)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := url.Values{"SdkAppid": {"1400000000"}, "CallbackCommand": {cmdAfterSendMsg}, "contenttype": {"json"},
-			"ClientIP": {"127.0.0.1"}, "OptPlatform": {"RESTAPI"}, "Sign": {emulator.CallbackSign("tok", sec)},
+		want := url.Values{"SdkAppid": {"1400000000"}, "CallbackCommand": {chatapi.CommandAfterSendMsg}, "contenttype": {"json"},
+			"ClientIP": {"127.0.0.1"}, "OptPlatform": {"RESTAPI"}, "Sign": {chatapi.CallbackSign("tok", sec)},
 			"RequestTime": {strconv.FormatInt(sec, 10)}}
 		if diff := cmp.Diff(want, u.Query()); diff != "" || u.Path != "/callback" {
 			t.Errorf("query at %d (-want +got):\n%s", sec, diff)
@@ -59,10 +59,10 @@ func TestBody(t *testing.T) {
 		command string
 		want    map[string]any
 	}{
-		{kindSendMsg, cmdAfterSendMsg, map[string]any{"CallbackCommand": cmdAfterSendMsg, "From_Account": "u000001",
+		{kindSendMsg, chatapi.CommandAfterSendMsg, map[string]any{"CallbackCommand": chatapi.CommandAfterSendMsg, "From_Account": "u000001",
 			"To_Account": "u000002", "MsgSeq": 7.0, "MsgRandom": 9.0, "MsgTime": 1700000000.0, "MsgKey": "7_9_1700000000",
 			"OnlineOnlyFlag": 0.0, "SendMsgResult": 0.0, "ErrorInfo": "send msg succeed", "UnreadMsgNum": 3.0, "MsgBody": msgBody}},
-		{kindMsgReport, cmdAfterMsgReport, map[string]any{"CallbackCommand": cmdAfterMsgReport, "Report_Account": "u000002",
+		{kindMsgReport, chatapi.CommandAfterMsgReport, map[string]any{"CallbackCommand": chatapi.CommandAfterMsgReport, "Report_Account": "u000002",
 			"Peer_Account": "u000001", "LastReadTime": 1700000000.0, "EventTime": 1700000000123.0, "UnreadMsgNum": 3.0}},
 		{kindOther, "C2C.CallbackBeforeSendMsg", map[string]any{"CallbackCommand": "C2C.CallbackBeforeSendMsg",
 			"From_Account": "u000001", "To_Account": "u000002", "MsgSeq": 7.0, "MsgRandom": 9.0, "MsgTime": 1700000000.0,

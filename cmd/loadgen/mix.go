@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // kind is what one generated request is. The Chat callbacks come first.
@@ -26,13 +28,8 @@ const (
 // isEvent reports whether k is an app event (POST /v1/events).
 func (k kind) isEvent() bool { return k >= kindConversationRead }
 
-const (
-	cmdAfterSendMsg   = "C2C.CallbackAfterSendMsg"
-	cmdAfterMsgReport = "C2C.CallbackAfterMsgReport"
-)
-
 // otherCommands are sent in turn for kindOther: chatsync answers them without a task.
-var otherCommands = []string{"C2C.CallbackBeforeSendMsg", "C2C.CallbackAfterMsgReadReceipt", "State.StateChange"}
+var otherCommands = []string{chatapi.CommandBeforeSendMsg, chatapi.CommandAfterMsgReadReceipt, chatapi.CommandStateChange}
 
 // mix is the benchmark's traffic (see probabilities).
 type mix struct {
@@ -116,14 +113,14 @@ func (g *generator) make(k kind) request {
 	now := g.now()
 	i := g.rng.IntN(g.mix.users)
 	j := (i + 1 + g.rng.IntN(g.mix.users-1)) % g.mix.users
-	r := request{kind: k, command: cmdAfterSendMsg, from: user(j), to: user(i), eventTime: now.UnixMilli(), msgTime: now.Unix()}
+	r := request{kind: k, command: chatapi.CommandAfterSendMsg, from: user(j), to: user(i), eventTime: now.UnixMilli(), msgTime: now.Unix()}
 	switch k {
 	case kindSendAutoRead:
 		r.to = g.mix.autoReadAccounts[g.rng.IntN(len(g.mix.autoReadAccounts))]
 	case kindOther:
 		r.command, g.other = otherCommands[g.other%len(otherCommands)], g.other+1
 	case kindMsgReport:
-		r.command = cmdAfterMsgReport
+		r.command = chatapi.CommandAfterMsgReport
 	case kindMessagesRead:
 		for range 1 + g.rng.IntN(3) {
 			r.msgKeys = append(r.msgKeys, msgKey(g.seq.Add(1), g.rng.Uint32(), now.Unix()-int64(g.rng.IntN(600))))

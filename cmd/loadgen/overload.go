@@ -205,7 +205,7 @@ func (o *overload) receiptMessages(ctx context.Context, bot string) ([]request, 
 			if err != nil {
 				return nil, fmt.Errorf("sendmsg: %w", err)
 			}
-			reqs = append(reqs, request{kind: kindSendAutoRead, command: cmdAfterSendMsg, from: from, to: bot,
+			reqs = append(reqs, request{kind: kindSendAutoRead, command: chatapi.CommandAfterSendMsg, from: from, to: bot,
 				msgTime: m.MsgTime, msgKey: m.MsgKey, msgSeq: uint32(i + 1), unread: i + 1})
 		}
 	}
@@ -244,7 +244,7 @@ func (o *overload) memory(ctx context.Context, r *overloadResult, d time.Duratio
 	lr, err := o.post(ctx, r.Rate, int64(d.Seconds()*r.Rate), d, func(i int64) request {
 		c, s, now := int(i%convs), seq+uint32(i), time.Now().Unix()
 		from := c % users
-		return request{kind: kindSendMsg, command: cmdAfterSendMsg, from: user(from), to: user((from + 1 + c/users*7) % users),
+		return request{kind: kindSendMsg, command: chatapi.CommandAfterSendMsg, from: user(from), to: user((from + 1 + c/users*7) % users),
 			msgSeq: s, msgRandom: s, msgTime: now, msgKey: msgKey(s, s, now), unread: 1}
 	}, nil)
 	stop()
