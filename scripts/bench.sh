@@ -13,8 +13,8 @@
 # emulator's limit. Everything is stopped at the end.
 #
 # Last, the overload phase (the Chat-API budget): set-read and receipt
-# bursts, 10× Chat's budget for a minute, 50 events/s beside the per-event
-# path, and Redis memory under 1,000 callbacks/s.
+# bursts, 10× Chat's budget for a minute, 50 events/s (below the budget),
+# and Redis memory under 1,000 callbacks/s.
 #
 # Usage: scripts/bench.sh [--full] [--quick] [--overload-only]
 #   --full           the memory run takes 1,000,000 callbacks (default 200,000)
