@@ -61,7 +61,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	"f0": fixed(0), "f1": fixed(1), "f2": fixed(2), "f4": fixed(4), "ratio": ratio, "counts": formatCounts,
 	"mib": func(kib int64) string { return fixed(1)(float64(kib) / 1024) }, "keys": func(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) },
 	"every10": func(s []int64) (out []int64) {
-		for i := 9; i < len(s); i += 10 {
+		for i := 0; i < len(s); i += 10 {
 			out = append(out, s[i])
 		}
 		return out
