@@ -73,6 +73,10 @@ type Builder struct {
 	// bookkeeping tasks are not retained. Duplicates are recognised by the
 	// Intake, not by retained tasks.
 	Retention time.Duration
+
+	// The W3C trace context the tasks carry in their headers, set only
+	// with tracing (see trace.go).
+	traceparent, tracestate string
 }
 
 func (b Builder) opts(queue, id string) []asynq.Option {
@@ -217,7 +221,7 @@ func (b Builder) build(typ, queue string, payload any, invalid error, idParts []
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode payload: %w", typ, err)
 	}
-	return asynq.NewTask(typ, data, b.opts(queue, ID(typ, idParts...))...), nil
+	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), b.opts(queue, ID(typ, idParts...))...), nil
 }
 
 // IsDuplicate reports whether an enqueue error means the task already

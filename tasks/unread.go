@@ -50,7 +50,7 @@ func (b Builder) internal(typ, queue string, p any, invalid error, idParts []str
 		return nil, fmt.Errorf("%s: encode payload: %w", typ, err)
 	}
 	opts := append(b.opts(queue, ID(typ, idParts...)), asynq.Retention(0))
-	return asynq.NewTask(typ, data, opts...), nil
+	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), opts...), nil
 }
 
 // newToken returns a random token naming one scheduled task.
@@ -144,7 +144,7 @@ func (w *Worker) release(ctx context.Context, key, token string, cause error) er
 // schedules again finds it already there; a refresh postponing itself
 // passes a fresh nonce, since its own ID is still taken.
 func (w *Worker) enqueueRefresh(ctx context.Context, account, token, nonce string, in time.Duration) error {
-	t, err := w.tasks.Refresh(Refresh{Account: account, Token: token}, account, token, nonce)
+	t, err := w.builder(ctx).Refresh(Refresh{Account: account, Token: token}, account, token, nonce)
 	if err != nil {
 		return err
 	}
