@@ -204,4 +204,3 @@ func TestTraceOff(t *testing.T) {
 		t.Errorf("traced task's traceparent %q, want a W3C traceparent", tp)
 	}
 }
-

@@ -236,7 +236,8 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// Register adds the handlers of every chatsync task type to mux.
+// Register adds the handlers of every chatsync task type to mux and, with
+// a TracerProvider, the middleware that traces each task run.
 func (w *Worker) Register(mux *asynq.ServeMux) {
 	if w.tracer != nil {
 		mux.Use(w.traceTask)
