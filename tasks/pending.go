@@ -360,7 +360,7 @@ type Intake struct {
 	waitReplicas int
 	waitTimeout  time.Duration
 	metrics      *IntakeMetrics
-	tracer       trace.Tracer // nil: no tracing
+	traced       bool // carry the caller's trace context (see trace.go)
 }
 
 // IntakeConfig configures an Intake. Redis and Enqueuer are required.
@@ -377,8 +377,9 @@ type IntakeConfig struct {
 	// Metrics, when set, counts accepted inputs per API and how many joined
 	// a waiting call (see NewIntakeMetrics).
 	Metrics *IntakeMetrics
-	// TracerProvider, when set, traces every input and carries its trace
-	// context to its tasks and calls (see trace.go). Nil: no tracing.
+	// TracerProvider, when set, turns tracing on: the trace context of
+	// Accept's caller goes with the input to its tasks and calls (see
+	// trace.go). The intake makes no span of its own. Nil: no tracing.
 	TracerProvider trace.TracerProvider
 }
 
@@ -418,7 +419,7 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 		cfg.WaitTimeout = DefaultWaitTimeout
 	}
 	return &Intake{rdb: cfg.Redis, enq: cfg.Enqueuer, tasks: cfg.Tasks, waitReplicas: cfg.WaitReplicas,
-		waitTimeout: cfg.WaitTimeout, metrics: cfg.Metrics, tracer: newTracer(cfg.TracerProvider)}, nil
+		waitTimeout: cfg.WaitTimeout, metrics: cfg.Metrics, traced: cfg.TracerProvider != nil}, nil
 }
 
 // Input is one callback or app event and the work it asks for. SetRead,
@@ -494,12 +495,7 @@ type Accepted struct {
 // redelivery of x within its window is a duplicate: it adds nothing, and
 // completes whatever a failed earlier call left undone (it enqueues the
 // same tasks again, which asynq takes as conflicts when they are there).
-func (in *Intake) Accept(ctx context.Context, x Input) (acc Accepted, err error) {
-	if in.tracer != nil {
-		var end func(Accepted, error)
-		ctx, end = in.startAccept(ctx)
-		defer func() { end(acc, err) }()
-	}
+func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 	if err := x.Validate(); err != nil {
 		return Accepted{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -17,9 +18,9 @@ import (
 
 // Tracing. With a TracerProvider in IntakeConfig and Config:
 //
-//   - Intake.Accept is a span ("accept") under the caller's (the HTTP
-//     request's), and the W3C trace context of that span goes into the
-//     headers of the tasks the input enqueues (traceparent, tracestate);
+//   - the W3C trace context of Intake.Accept's caller (the span of the HTTP
+//     request, or of one event of a batch) goes into the headers of the
+//     tasks the input enqueues (traceparent, tracestate);
 //   - a sampled input that joins a conversation's pending set-read or
 //     receipts also leaves its traceparent beside that work in Redis, in a
 //     sorted set of at most MaxTraceLinks per conversation and API, taken
@@ -43,14 +44,12 @@ const tracerName = "github.com/chatsync/chatsync/tasks"
 
 // Span attribute keys of the package's spans.
 const (
-	AttrTaskType  = attribute.Key("asynq.task.type")
-	AttrTaskID    = attribute.Key("asynq.task.id")
-	AttrQueue     = attribute.Key("asynq.queue")
-	AttrRetry     = attribute.Key("asynq.retry")        // the run's retry count: 0 on the first run
-	AttrOutcome   = attribute.Key("chatsync.outcome")   // ok, retried, archived, rate_limited
-	AttrDuplicate = attribute.Key("chatsync.duplicate") // an input accepted before
-	AttrTasks     = attribute.Key("chatsync.tasks")     // tasks an input enqueued (or named again)
-	AttrLinks     = attribute.Key("chatsync.links")     // inputs linked by a call
+	AttrTaskType = attribute.Key("asynq.task.type")
+	AttrTaskID   = attribute.Key("asynq.task.id")
+	AttrQueue    = attribute.Key("asynq.queue")
+	AttrRetry    = attribute.Key("asynq.retry")      // the run's retry count: 0 on the first run
+	AttrOutcome  = attribute.Key("chatsync.outcome") // ok, retried, archived, rate_limited
+	AttrLinks    = attribute.Key("chatsync.links")   // inputs linked by a call
 )
 
 func readLinksKey(account, peer string) string { return userKey(account, "readlinks:"+peer) }
@@ -81,65 +80,55 @@ func (b Builder) traceHeaders() map[string]string {
 // builder returns the Builder for the tasks of the input accepted in ctx:
 // with tracing, its tasks carry ctx's trace context.
 func (in *Intake) builder(ctx context.Context) Builder {
-	b := in.tasks
-	if in.tracer != nil {
-		c := propagation.MapCarrier{}
-		traceContext.Inject(ctx, c)
-		b.traceparent, b.tracestate = c["traceparent"], c["tracestate"]
+	if !in.traced {
+		return in.tasks
 	}
-	return b
+	return in.tasks.withTrace(trace.SpanContextFromContext(ctx))
 }
 
 // builder is Intake.builder for tasks a task run schedules (refreshes,
-// sink notifications).
+// sink notifications, the next batch of receipts).
 func (w *Worker) builder(ctx context.Context) Builder {
-	b := w.tasks
-	if w.tracer != nil {
-		c := propagation.MapCarrier{}
-		traceContext.Inject(ctx, c)
-		b.traceparent, b.tracestate = c["traceparent"], c["tracestate"]
+	if w.tracer == nil {
+		return w.tasks
+	}
+	return w.tasks.withTrace(trace.SpanContextFromContext(ctx))
+}
+
+func (b Builder) withTrace(sc trace.SpanContext) Builder {
+	if sc.IsValid() {
+		b.traceparent, b.tracestate = traceparent(sc), sc.TraceState().String()
 	}
 	return b
 }
 
-// startAccept starts the span of Accept. end ends it.
-func (in *Intake) startAccept(ctx context.Context) (context.Context, func(Accepted, error)) {
-	ctx, span := in.tracer.Start(ctx, "accept")
-	return ctx, func(a Accepted, err error) {
-		span.SetAttributes(AttrDuplicate.Bool(a.Duplicate), AttrTasks.Int(len(a.TaskIDs)))
-		if err != nil {
-			span.SetStatus(codes.Error, acceptStatus(err))
-		}
-		span.End()
-	}
-}
-
-func acceptStatus(err error) string {
-	switch {
-	case errors.Is(err, ErrInvalidInput):
-		return "invalid input"
-	case errors.Is(err, ErrNotReplicated):
-		return "not replicated"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	}
-	return "redis failed"
+// traceparent is propagation.TraceContext's header for sc, without its
+// map and context.
+func traceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	tid, sid := sc.TraceID(), sc.SpanID()
+	copy(b[:3], "00-")
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:], []byte{byte(sc.TraceFlags() & trace.FlagsSampled)})
+	return string(b[:])
 }
 
 // traceArgs adds to the intake script's keys and arguments the link keys,
 // the cap and the traceparent of ctx's span, when tracing and the span is
 // sampled (a link to a span that is not recorded leads nowhere).
 func (in *Intake) traceArgs(ctx context.Context, x Input, peer string, keys []string, args []any) ([]string, []any) {
-	if in.tracer == nil {
+	if !in.traced {
 		return keys, args
 	}
-	if sc := trace.SpanContextFromContext(ctx); !sc.IsSampled() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsSampled() {
 		return keys, args
 	}
-	c := propagation.MapCarrier{}
-	traceContext.Inject(ctx, c)
 	keys = append(keys, readLinksKey(x.Account, peer), rcptLinksKey(x.Account, peer))
-	return keys, append(args, MaxTraceLinks, c["traceparent"])
+	return keys, append(args, MaxTraceLinks, traceparent(sc))
 }
 
 // traceTask is asynq middleware: a consumer span per task run, a child of

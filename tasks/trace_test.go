@@ -40,7 +40,7 @@ func spansNamed(exp *tracetest.InMemoryExporter, name string) tracetest.SpanStub
 
 // TestTraceCoalescedLinks: inputs that coalesce into one Chat call, each
 // accepted under a request span of its own while no worker runs, give one
-// call span under the task's run span, with one link per input's accept
+// call span under the task's run span, with one link per input's request
 // span up to MaxTraceLinks; the run span continues the trace of the input
 // that queued the task. Once the call succeeded no link is left in Redis.
 func TestTraceCoalescedLinks(t *testing.T) {
@@ -67,9 +67,9 @@ func TestTraceCoalescedLinks(t *testing.T) {
 				}
 				taskIDs = acc.TaskIDs
 			}
-			accepts := spansNamed(exp, "accept")
-			if len(accepts) != n {
-				t.Fatalf("%d accept spans, want %d", len(accepts), n)
+			requests := spansNamed(exp, "request")
+			if len(requests) != n {
+				t.Fatalf("%d request spans, want %d", len(requests), n)
 			}
 
 			w := e.worker(t, Config{ReceiptBatchMax: MaxReceiptBatch, TracerProvider: tp,
@@ -91,7 +91,7 @@ func TestTraceCoalescedLinks(t *testing.T) {
 					linked = append(linked, l.SpanContext.SpanID())
 				}
 				var want []trace.SpanID
-				for _, a := range accepts[:wantLinks] {
+				for _, a := range requests[:wantLinks] {
 					want = append(want, a.SpanContext.SpanID())
 				}
 				// Inputs accepted in the same millisecond come back in any order.
@@ -105,8 +105,8 @@ func TestTraceCoalescedLinks(t *testing.T) {
 				if run.Name != "task "+typeOf(api) {
 					t.Errorf("%s: call's parent is %q, want the task run", api, run.Name)
 				}
-				if run.Parent.SpanID() != accepts[0].SpanContext.SpanID() {
-					t.Errorf("%s: the run's parent is not the accept span of the input that queued it", api)
+				if run.Parent.SpanID() != requests[0].SpanContext.SpanID() {
+					t.Errorf("%s: the run's parent is not the request span of the input that queued it", api)
 				}
 			}
 			waitFor(t, 5*time.Second, "links cleared", func() bool {

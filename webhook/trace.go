@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -8,12 +9,16 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/chatsync/chatsync/tasks"
 )
 
 // Tracing. With Config.TracerProvider set, every request to /callback and
 // /v1/events is a server span named after its route ("POST /callback"),
-// the child of the request's W3C traceparent when it has one. The intake
-// (tasks.Intake) continues the trace to the tasks. The span records the
+// the child of the request's W3C traceparent when it has one; each event
+// of a batch of several is a span of its own under it ("event"). The
+// intake (tasks.Intake) carries the span of the callback or event on to
+// its tasks, and the Chat calls that apply it link to it. The span records the
 // method, the route, the status, the request ID and a callback's
 // CallbackCommand; never the query (it holds the Sign), headers, the body
 // or a user ID. Without a TracerProvider the middleware is not installed.
@@ -60,4 +65,20 @@ func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// accept takes x in. With tracing an event of a batch gets a span of its
+// own, so that a call applying several of the batch's events links to
+// each; a callback's or a lone event's span is its request's.
+func (s *Server) accept(ctx context.Context, x tasks.Input, batch bool) (tasks.Accepted, error) {
+	if s.tracer == nil || !batch {
+		return s.intake.Accept(ctx, x)
+	}
+	ctx, span := s.tracer.Start(ctx, "event")
+	defer span.End()
+	a, err := s.intake.Accept(ctx, x)
+	if err != nil {
+		span.SetStatus(codes.Error, "not accepted")
+	}
+	return a, err
 }

@@ -23,9 +23,9 @@ const (
 )
 
 // TestTraceRequests: with a TracerProvider a callback is a server span,
-// the child of the request's traceparent, with the intake's span under it
-// and the trace context on the tasks; health checks are not traced; a 503
-// is an error span. Without one, a traceparent goes nowhere.
+// the child of the request's traceparent, whose context the tasks carry;
+// health checks are not traced; a 503 is an error span; each event of a
+// batch has a span of its own. Without one, a traceparent goes nowhere.
 func TestTraceRequests(t *testing.T) {
 	body, err := os.ReadFile(filepath.Join("testdata", "callbacks", "C2C.CallbackAfterSendMsg.json"))
 	if err != nil {
@@ -54,10 +54,10 @@ func TestTraceRequests(t *testing.T) {
 		}
 		e.serve(httptest.NewRequest(http.MethodGet, "/healthz", nil))
 		spans := exp.GetSpans()
-		if len(spans) != 2 {
-			t.Fatalf("%d spans, want the request's and the intake's: %v", len(spans), spans)
+		if len(spans) != 1 {
+			t.Fatalf("%d spans, want the request's: %v", len(spans), spans)
 		}
-		acc, req := spans[0], spans[1]
+		req := spans[0]
 		if req.Name != "POST /callback" || req.Parent.SpanID().String() != testParentSpan ||
 			req.SpanContext.TraceID().String() != testTraceID || !req.Parent.IsRemote() {
 			t.Errorf("request span %q, parent %v: want POST /callback under the traceparent", req.Name, req.Parent)
@@ -72,9 +72,6 @@ func TestTraceRequests(t *testing.T) {
 				t.Errorf("request span %s = %q, want %q", k, attrs[k], v)
 			}
 		}
-		if acc.Name != "accept" || acc.Parent.SpanID() != req.SpanContext.SpanID() {
-			t.Errorf("span %q under %v, want accept under the request", acc.Name, acc.Parent)
-		}
 		queued := e.tasks(t)
 		if len(queued) != 3 {
 			t.Fatalf("%d tasks, want set-read, read-receipt and unread", len(queued))
@@ -87,6 +84,25 @@ func TestTraceRequests(t *testing.T) {
 			if h := info.Headers["traceparent"]; !strings.Contains(h, testTraceID) {
 				t.Errorf("%s task's traceparent %q, want the trace %s", info.Type, h, testTraceID)
 			}
+		}
+
+		exp.Reset()
+		batch := []byte(`{"events":[{"type":"conversation.read","account":"a","peer":"b","read_time":1669872000},` +
+			`{"type":"conversation.read","account":"a","peer":"b","read_time":1669872001}]}`)
+		if rec := e.postEvents(signEvents(t, testSecret, "msg_batch", testNow(), batch), batch); rec.Code != http.StatusAccepted {
+			t.Fatalf("events: %d %s", rec.Code, rec.Body)
+		}
+		spans = exp.GetSpans()
+		if len(spans) != 3 || spans[2].Name != "POST /v1/events" {
+			t.Fatalf("spans %v, want two events' and the request's", spans)
+		}
+		for _, ev := range spans[:2] {
+			if ev.Name != "event" || ev.Parent.SpanID() != spans[2].SpanContext.SpanID() {
+				t.Errorf("span %q under %v, want an event under the request", ev.Name, ev.Parent)
+			}
+		}
+		if spans[0].SpanContext.SpanID() == spans[1].SpanContext.SpanID() {
+			t.Error("the events share a span")
 		}
 
 		exp.Reset()

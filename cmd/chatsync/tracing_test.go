@@ -47,8 +47,8 @@ func (s *secretSeen) wrap(h http.Handler, params ...string) http.Handler {
 // TestTracingEndToEnd runs serve and work in-process with an in-memory
 // span exporter, the emulator over HTTP and the test Redis: alice's
 // message to the auto-read account bob makes the emulator post
-// C2C.CallbackAfterSendMsg, and the spans form the tree request → accept →
-// task run → Chat call, with the call linked to the callback's accept span.
+// C2C.CallbackAfterSendMsg, and the spans form the tree request → task run
+// → Chat call, with the call linked to the callback's request span.
 // No span name, attribute, event, link or status holds a secret, a
 // signature, the UserSig, the message text or a user ID.
 func TestTracingEndToEnd(t *testing.T) {
@@ -140,16 +140,14 @@ func TestTracingEndToEnd(t *testing.T) {
 	for api, typ := range map[string]string{chatapi.APISetMsgRead: "chat:set_read", chatapi.APIReadReceipt: "chat:read_receipt"} {
 		call := find("chat " + api)[0]
 		run := parent(call)
-		acc := parent(run)
-		if run.Name != "task "+typ || acc.Name != "accept" || parent(acc).SpanContext.SpanID() != req.SpanContext.SpanID() {
-			t.Errorf("%s: call under %q under %q under %q, want task %s → accept → the request",
-				api, run.Name, acc.Name, parent(acc).Name, typ)
+		if run.Name != "task "+typ || run.Parent.SpanID() != req.SpanContext.SpanID() {
+			t.Errorf("%s: call under %q under %q, want task %s → the request", api, run.Name, parent(run).Name, typ)
 		}
 		if call.SpanContext.TraceID() != req.SpanContext.TraceID() {
 			t.Errorf("%s: the call is not in the request's trace", api)
 		}
-		if len(call.Links) != 1 || call.Links[0].SpanContext.SpanID() != acc.SpanContext.SpanID() {
-			t.Errorf("%s: links %v, want the accept span", api, call.Links)
+		if len(call.Links) != 1 || call.Links[0].SpanContext.SpanID() != req.SpanContext.SpanID() {
+			t.Errorf("%s: links %v, want the request span", api, call.Links)
 		}
 		for k, v := range map[string]string{"chat.api": api, "chat.error_code": "0", "chat.attempt": "0",
 			"http.response.status_code": "200"} {
