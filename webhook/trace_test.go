@@ -64,7 +64,7 @@ func TestTraceRequests(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range req.Attributes {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		for k, v := range map[string]string{"http.route": "/callback", "http.response.status_code": "200",
 			"chatsync.callback_command": cmdAfterSendMsg, "http.request.method": "POST"} {

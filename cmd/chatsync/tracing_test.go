@@ -192,7 +192,7 @@ func TestTracingEndToEnd(t *testing.T) {
 func attr(attrs []attribute.KeyValue, key string) string {
 	for _, kv := range attrs {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -204,7 +204,7 @@ func spanTexts(s tracetest.SpanStub) []string {
 	out := []string{s.Name, s.Status.Description}
 	kvs := func(attrs []attribute.KeyValue) {
 		for _, kv := range attrs {
-			out = append(out, string(kv.Key), kv.Value.Emit())
+			out = append(out, string(kv.Key), kv.Value.String())
 		}
 	}
 	kvs(s.Attributes)
