@@ -1,13 +1,21 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -130,4 +138,70 @@ func TestTraceRequests(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkCallbackTraced is BenchmarkCallback with tracing on as serve
+// runs it: every request sampled, spans batched and exported over
+// OTLP/HTTP to a local receiver that answers 200. Compare its cpu-ns/op
+// with BenchmarkCallback's:
+//
+//	go test -run '^$' -bench 'Callback' -benchmem -count 5 ./webhook
+func BenchmarkCallbackTraced(b *testing.B) {
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer recv.Close()
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(recv.URL+"/v1/traces"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+	defer tp.Shutdown(context.Background())
+	e := setup(b, Config{
+		Registerer:     prometheus.NewRegistry(),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:            func() time.Time { return testNow() },
+		TracerProvider: tp,
+	})
+	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: e.rdb, Enqueuer: e.client, TracerProvider: tp})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.srv.intake = intake
+	target := "/callback?" + signedQuery(cmdAfterSendMsg).Encode()
+	prefix := []byte(`{"CallbackCommand":"C2C.CallbackAfterSendMsg","From_Account":"jared","To_Account":"Jonh",` +
+		`"MsgSeq":48374,"MsgRandom":2837546,"MsgTime":1557481126,"MsgKey":"48374_2837546_`)
+	suffix := []byte(`","MsgId":"144115233406643804-1727580296-4026038328","OnlineOnlyFlag":1,` +
+		`"SendMsgResult":0,"ErrorInfo":"send msg succeed","UnreadMsgNum":7,` +
+		`"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"red packet"}}],"CloudCustomData":"your cloud custom data"}`)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		req, err := http.NewRequest(http.MethodPost, target, nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		var body []byte
+		rd := bytes.NewReader(nil)
+		rc := io.NopCloser(rd)
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			body = append(strconv.AppendInt(append(body[:0], prefix...), benchSeq.Add(1), 10), suffix...)
+			rd.Reset(body)
+			req.Body, req.ContentLength = rc, int64(len(body))
+			w.status = 0
+			e.srv.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Errorf("status %d", w.status)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	checkBenchTasks(b, e)
 }
