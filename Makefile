@@ -10,7 +10,7 @@ test: ## the whole test suite against a real redis-server (installed if missing)
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
 
-bench: ## run the benchmark and write BENCHMARKS.md (ARGS=--full for 1,000,000 callbacks in the memory run)
+bench: ## run the benchmark and write BENCHMARKS.md (ARGS=--full: 1,000,000 callbacks in the memory run; --quick: a smoke run)
 	./scripts/bench.sh $(ARGS)
 
 docker: ## build the container image chatsync:local (static, distroless, non-root)

@@ -74,7 +74,6 @@ const (
 	DefaultTimeout    = 5 * time.Second // above Chat's 3 s server-side timeout
 	DefaultUserSigTTL = 7 * 24 * time.Hour
 	MinUserSigTTL     = 24 * time.Hour // Chat's documented minimum validity
-	MaxUserIDLen      = 32             // bytes
 	MaxUnreadPeers    = 10             // peers per get_c2c_unread_msg_num call
 	// MaxReceiptMsgs is the most messages chatsync puts in one
 	// c2c_msg_read_receipt call's C2CMsgInfo. Chat documents no maximum;
@@ -144,7 +143,7 @@ func (c *Client) WithBeforeCall(fn func(ctx context.Context, api string) error) 
 // New returns a Client for cfg, or an error naming every invalid field.
 func New(cfg Config) (*Client, error) {
 	var problems []string
-	if cfg.SDKAppID == 0 || cfg.SDKAppID > 1<<31-1 {
+	if !ValidSDKAppID(cfg.SDKAppID) {
 		problems = append(problems, "SDKAppID must be a positive 32-bit integer")
 	}
 	if cfg.SecretKey == "" {
@@ -340,10 +339,10 @@ func IsTimeout(err error) bool {
 
 // checkUserID returns a problem description for an invalid UserID, or "".
 func checkUserID(field, id string) string {
-	switch {
-	case id == "":
+	switch CheckUserID(id) {
+	case ErrUserIDEmpty:
 		return field + " is required"
-	case len(id) > MaxUserIDLen:
+	case ErrUserIDTooLong:
 		return fmt.Sprintf("%s is %d bytes, more than %d", field, len(id), MaxUserIDLen)
 	}
 	return ""

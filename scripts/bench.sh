@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Runs chatsync's benchmark and writes BENCHMARKS.md and BENCHMARKS.svg.
+# Runs chatsync's benchmark and writes BENCHMARKS.md.
 #
 # Starts redis-server (no persistence), `chatsync emulator` (as Chat, 200
-# calls/s per API) and `chatsync serve` on free loopback ports, then runs
-# cmd/loadgen's phases: the machine description, redis-benchmark, the
-# ingest sweep (at each concurrency: the raw asynq baseline, loadgen's
-# hand-written net/http + asynq handler, and chatsync),
-# the acknowledgement latency at half the best rate, serve's memory over a
-# long run, then with `chatsync work` running the end-to-end run at 200
-# events/s, the unread burst, and a backlog drained against the emulator's
-# limit. Everything is stopped at the end.
+# calls/s per API) and `chatsync serve` on free loopback ports, describes
+# the machine, runs redis-benchmark, then cmd/loadgen's phases: the ingest
+# sweep (at each concurrency: the raw asynq baseline, loadgen's
+# hand-written net/http + asynq handler, and chatsync), tracing off and on
+# (OpenTelemetry, exporting to `loadgen otlp`) at the sweep's best
+# concurrency, the acknowledgement latency at half the best rate, serve's
+# memory over a long run, then with `chatsync work` running the end-to-end
+# run at 200 events/s, the unread burst, and a backlog drained against the
+# emulator's limit. Everything is stopped at the end.
 #
 # Last, the overload phase (the Chat-API budget): set-read and receipt
 # bursts, 10× Chat's budget for a minute, 50 events/s beside the per-event
@@ -44,7 +45,6 @@ for arg in "$@"; do
 	esac
 done
 out=${BENCH_OUT:-BENCHMARKS.md}
-svg="${out%.md}.svg"
 command="make bench${*:+ ARGS=\"$*\"}"
 
 tag=bench
@@ -69,18 +69,27 @@ echo "bench: building chatsync and loadgen" >&2
 go build -o "$tmp/chatsync" ./cmd/chatsync
 go build -o "$tmp/loadgen" ./cmd/loadgen
 lg="$tmp/loadgen"
-flush() { "$lg" flush; } # empties chatsync's database, keeping its queues registered
+[ -f "$out" ] && cp "$out" "$tmp/previous.md" # for the tracing-off comparison
 
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --save "" --appendonly no \
 	--maxmemory-policy noeviction --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log"
 for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
+# flush [DB] empties a database (default chatsync's, 0, whose queues it
+# registers again: a running serve's asynq.Client registers a queue only on
+# its first enqueue, and the Inspector lists registered queues only).
+flush() {
+	redis-cli -p "$rport" -n "${1:-0}" flushdb >/dev/null
+	[ -n "${1:-}" ] || redis-cli -p "$rport" sadd asynq:queues chat_read chat_unread sink >/dev/null
+}
+
 sport=$(free_port)
 eport=$(free_port)
 mport=$(free_port)
 aport=$(free_port)
 hport=$(free_port)
+oport=$(free_port)
 export REDIS_URL="redis://127.0.0.1:$rport/0"
 export CHAT_SDKAPPID=1400000000
 export CHAT_SECRET_KEY=$(rand_hex 32)
@@ -129,41 +138,108 @@ wait_http "http://127.0.0.1:$eport/emulator/stats" emulator
 wait_http "http://127.0.0.1:$sport/readyz" serve
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
 
+# For the tracing phase, two more serve processes, the same but for
+# OpenTelemetry's variables, exporting to loadgen's OTLP receiver. They
+# start now, while ports are free: after the sweep, loopback client ports
+# crowd the range free_port picks from.
+start otlp "$lg" otlp -addr "127.0.0.1:$oport"
+toff=$(free_port)
+ton=$(free_port)
+start serve_off env HTTP_ADDR="127.0.0.1:$toff" ADMIN_ADDR="127.0.0.1:$(free_port)" "$tmp/chatsync" serve
+wait_http "http://127.0.0.1:$toff/readyz" serve_off
+start serve_on env HTTP_ADDR="127.0.0.1:$ton" ADMIN_ADDR="127.0.0.1:$(free_port)" \
+	OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$oport" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+	OTEL_TRACES_SAMPLER=always_on OTEL_SERVICE_NAME=chatsync "$tmp/chatsync" serve
+wait_http "http://127.0.0.1:$ton/readyz" serve_on
+wait_http "http://127.0.0.1:$oport/stats" otlp
+
 res="$tmp/results.jsonl"
 target="http://127.0.0.1:$sport"
 emu="http://127.0.0.1:$eport"
 begin=$(date +%s)
 
-"$lg" machine -out "$res"
+# The machine, as a Markdown table for the report.
+{
+	echo "| | |"
+	echo "|---|---|"
+	echo "| CPU | $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) |"
+	echo "| cores (nproc) | $(nproc) |"
+	echo "| memory | $(free -m | awk '/^Mem:/ {print $2}') MiB |"
+	echo "| kernel | $(uname -r) |"
+	echo "| Go | $(go env GOVERSION) |"
+	echo "| Redis | $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') |"
+	echo "| date (UTC) | $(date -u +%Y-%m-%dT%H:%M:%SZ) |"
+	echo "| at start | load average $(cut -d' ' -f1-3 /proc/loadavg) |"
+} >"$tmp/machine.md"
+
+# redis_benchmark runs redis-benchmark's LPUSH and EVALSHA of a one-LPUSH
+# script (asynq enqueues with scripts) in database 2, as a Markdown table.
+redis_benchmark() {
+	local sha c
+	sha=$(redis-cli -p "$rport" script load "return redis.call('LPUSH', KEYS[1], ARGV[1])")
+	echo "| test | clients | req/s | p50 ms | p99 ms |"
+	echo "|---|---:|---:|---:|---:|"
+	for c in 1 8 64; do
+		for t in LPUSH EVALSHA; do
+			if [ "$t" = LPUSH ]; then set -- -t lpush; else set -- evalsha "$sha" 1 loadgen:bench x; fi
+			redis-benchmark -p "$rport" --dbnum 2 -c "$c" -n 50000 -q --csv "$@" |
+				awk -F'"' -v t="$t" -v c="$c" 'NR == 2 {printf "| %s | %s | %.0f | %.2f | %.2f |\n", t, c, $4, $10, $14}'
+		done
+	done
+	flush 2
+}
+
 worker() {
 	start work env CHAT_BASE_URL="$emu" ADMIN_ADDR="127.0.0.1:$mport" "$tmp/chatsync" work
 	wait_http "http://127.0.0.1:$mport/healthz" work
 }
 if [ -z "$only_overload" ]; then
-"$lg" redis -out "$res" -concurrency "1,8,64" -n 50000
+redis_benchmark >"$tmp/redis.md"
 
 echo "bench: ingest sweep, ${secs}s per phase: raw asynq, net/http + asynq, chatsync" >&2
 redis_pid=$(cat "$tmp/redis.pid")
 for c in $conc; do
-	"$lg" raw -out "$res" -label sweep -concurrency "$c" -duration "${secs}s" -db 1 \
+	"$lg" fire -out "$res" -label sweep -system asynq -db 1 -concurrency "$c" -duration "${secs}s" \
 		-cpu-pids "redis=$redis_pid"
+	flush 1
 	"$lg" fire -out "$res" -label sweep -system handler -target "http://127.0.0.1:$hport" \
 		-concurrency "$c" -duration "${secs}s" -cpu-pids "handler=$handler_pid,redis=$redis_pid"
-	"$lg" flush -db 3
+	flush 3
 	"$lg" fire -out "$res" -label sweep -target "$target" -concurrency "$c" -duration "${secs}s" \
 		-cpu-pids "serve=$serve_pid,redis=$redis_pid"
 	flush
 done
+
+echo "bench: tracing off and on at the sweep's best concurrency" >&2
+tracing() { # tracing SYSTEM PORT PID
+	local name=serve
+	[ "$1" = handler ] && name=handler
+	"$lg" fire -out "$res" -label tracing -system "$1" -target "http://127.0.0.1:$2" -concurrency-from "$res" \
+		-duration "${secs}s" -otlp "http://127.0.0.1:$oport" -cpu-pids "$name=$3,redis=$redis_pid"
+	flush "$([ "$1" = handler ] && echo 3)"
+}
+tracing handler "$hport" "$handler_pid"
+for _ in 1 2; do
+	tracing chatsync "$toff" "$serve_off_pid"
+	tracing chatsync+tracing "$ton" "$serve_on_pid"
+done
+stop serve_off
+stop serve_on
+stop otlp
 stop handler
 
 echo "bench: acknowledgement latency at half the best rate" >&2
-"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" -rate-fraction 0.5 \
+"$lg" fire -out "$res" -label half -target "$target" -rate-from "$res" \
 	-concurrency 16 -duration "${secs}s" -cpu-pids "serve=$serve_pid,redis=$redis_pid"
 flush
 
 echo "bench: serve's memory over $mem callbacks" >&2
+(while sleep 10; do flush; done) & # Redis would fill up: no worker runs
+flusher=$!
 "$lg" fire -out "$res" -label memory -target "$target" -concurrency 16 -requests "$mem" \
-	-duration 30m -rss-pid "$serve_pid" -flush-every 100000
+	-duration 30m -rss-pid "$serve_pid"
+kill "$flusher"
+wait "$flusher" 2>/dev/null || true
 flush
 
 worker
@@ -198,7 +274,8 @@ done
 stop work
 
 took=$(($(date +%s) - begin))
-"$lg" machine -out "$res" -note "The phases took $took s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "{\"note\":\"The phases took $took s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg).\"}" >>"$res"
 echo "bench: done in $took s; writing $out" >&2
-"$lg" report -in "$res" -md "$out" -svg "$svg" -command "$command"
+"$lg" report -in "$res" -md "$out" -command "$command" -machine "$tmp/machine.md" -redis "$tmp/redis.md" \
+	-previous "$tmp/previous.md"
 if [ -n "${BENCH_RESULTS:-}" ]; then cp "$res" "$BENCH_RESULTS"; fi

@@ -102,8 +102,7 @@ func (p pending) Validate() error {
 // conversationTask returns the task that applies the pending work of
 // (account, peer) of type typ, queued as gen, and its ID.
 func (b Builder) conversationTask(typ, account, peer, gen string) (*asynq.Task, string, error) {
-	t, err := b.build(typ, QueueRead, pending{Account: account, Peer: peer, Gen: gen}, nil, []string{account, peer, gen})
-	return t, ID(typ, account, peer, gen), err
+	return b.build(typ, QueueRead, pending{Account: account, Peer: peer, Gen: gen}, nil, true, []string{account, peer, gen})
 }
 
 // handleSetRead applies the pending read point of a conversation with one
@@ -533,7 +532,7 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 // mark would add a round trip, and a redelivery finding it would enqueue
 // the task again anyway.
 func (in *Intake) acceptUnread(ctx context.Context, x Input, token string) (Accepted, error) {
-	t, err := in.builder(ctx).Unread(*x.Unread, x.ID)
+	t, id, err := in.builder(ctx).unread(*x.Unread, x.ID)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -545,7 +544,7 @@ func (in *Intake) acceptUnread(ctx context.Context, x Input, token string) (Acce
 	if err := in.confirm(ctx, seenKey(token), "", x.Window); err != nil {
 		return Accepted{}, err
 	}
-	return Accepted{Duplicate: dup, TaskIDs: []string{ID(TypeUnread, x.ID)}}, nil
+	return Accepted{Duplicate: dup, TaskIDs: []string{id}}, nil
 }
 
 // mark is an input's de-duplication mark: its conversation and the gens of
@@ -617,8 +616,7 @@ func (in *Intake) taskList(b Builder, x Input, m mark) ([]*asynq.Task, []string,
 		}
 	}
 	if x.Unread != nil {
-		t, err := b.Unread(*x.Unread, x.ID)
-		if err := add(t, ID(TypeUnread, x.ID), err); err != nil {
+		if err := add(b.unread(*x.Unread, x.ID)); err != nil {
 			return nil, nil, err
 		}
 	}

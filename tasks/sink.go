@@ -37,13 +37,13 @@ type SinkNotify struct {
 	Token   string `json:"token"`
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p SinkNotify) Validate() error {
 	if err := userID("account", p.Account); err != nil {
 		return err
 	}
 	if p.Token == "" {
-		return errors.New("token is empty")
+		return &FieldError{Field: "token", Problem: "is empty"}
 	}
 	return nil
 }
@@ -51,7 +51,7 @@ func (p SinkNotify) Validate() error {
 // SinkNotify returns a TypeSinkNotify task (queue QueueSink) whose ID
 // derives from idParts. It is not retained after completion.
 func (b Builder) SinkNotify(p SinkNotify, idParts ...string) (*asynq.Task, error) {
-	return b.internal(TypeSinkNotify, QueueSink, p, p.Validate(), idParts)
+	return dropID(b.build(TypeSinkNotify, QueueSink, p, p.Validate(), false, idParts))
 }
 
 // sink posts signed events to the configured URL.
@@ -76,11 +76,10 @@ func newSink(rawURL, secret string, allowHTTP bool, client *http.Client) (*sink,
 	case u.Scheme == "http" && !allowHTTP:
 		problems = append(problems, "SinkURL is http://, which sends signed events in the clear (set SinkAllowHTTP to allow it)")
 	}
-	// The library's error would be about the secret's bytes; say only
-	// what is wrong.
-	wh, err := standardwebhooks.NewWebhook(secret)
-	if secret == "" || err != nil {
-		problems = append(problems, `SinkSecret must be a base64 key, optionally prefixed "whsec_"`)
+	key, err := ParseWebhookSecret(secret)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("SinkSecret must be whsec_ followed by the base64 of %d to %d bytes",
+			MinWebhookKey, MaxWebhookKey))
 	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
@@ -90,6 +89,7 @@ func newSink(rawURL, secret string, allowHTTP bool, client *http.Client) (*sink,
 		c = *client
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	wh, _ := standardwebhooks.NewWebhookRaw(key) // it never fails
 	return &sink{url: rawURL, wh: wh, client: &c}, nil
 }
 

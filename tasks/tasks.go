@@ -151,28 +151,28 @@ type Unread struct {
 	Source       string `json:"source,omitempty"`
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p SetRead) Validate() error {
 	return firstErr(userID("account", p.Account), userID("peer", p.Peer), nonNegative("read_time", p.ReadTime))
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p ReadReceipt) Validate() error {
 	if err := firstErr(userID("account", p.Account), userID("peer", p.Peer)); err != nil {
 		return err
 	}
 	if len(p.MsgKeys) == 0 {
-		return errors.New("msg_keys is empty")
+		return &FieldError{Field: "msg_keys", Problem: "is empty"}
 	}
 	for i, k := range p.MsgKeys {
 		if k == "" {
-			return fmt.Errorf("msg_keys[%d] is empty", i)
+			return &FieldError{Field: fmt.Sprintf("msg_keys[%d]", i), Problem: "is empty"}
 		}
 	}
 	return nil
 }
 
-// Validate reports the first problem with p, or nil.
+// Validate reports the first problem with p as a *FieldError, or nil.
 func (p Unread) Validate() error {
 	if err := userID("account", p.Account); err != nil {
 		return err
@@ -183,19 +183,19 @@ func (p Unread) Validate() error {
 		}
 	}
 	if p.Total != nil && *p.Total < 0 {
-		return errors.New("total is negative")
+		return &FieldError{Field: "total", Problem: "is negative"}
 	}
 	return nil
 }
 
 // SetRead returns a TypeSetRead task whose ID derives from idParts.
 func (b Builder) SetRead(p SetRead, idParts ...string) (*asynq.Task, error) {
-	return b.build(TypeSetRead, QueueRead, p, p.Validate(), idParts)
+	return dropID(b.build(TypeSetRead, QueueRead, p, p.Validate(), true, idParts))
 }
 
 // ReadReceipt returns a TypeReadReceipt task whose ID derives from idParts.
 func (b Builder) ReadReceipt(p ReadReceipt, idParts ...string) (*asynq.Task, error) {
-	return b.build(TypeReadReceipt, QueueRead, p, p.Validate(), idParts)
+	return dropID(b.build(TypeReadReceipt, QueueRead, p, p.Validate(), true, idParts))
 }
 
 // Unread returns a TypeUnread task whose ID derives from idParts. Like the
@@ -204,43 +204,64 @@ func (b Builder) ReadReceipt(p ReadReceipt, idParts ...string) (*asynq.Task, err
 // failure is archived, and kept, as any other); retaining it would cost
 // Redis memory in proportion to the callback rate.
 func (b Builder) Unread(p Unread, idParts ...string) (*asynq.Task, error) {
-	if len(idParts) == 0 {
-		return nil, fmt.Errorf("%s: no identity for the task ID", TypeUnread)
-	}
-	return b.internal(TypeUnread, QueueUnread, p, p.Validate(), idParts)
+	return dropID(b.unread(p, idParts...))
 }
 
-func (b Builder) build(typ, queue string, payload any, invalid error, idParts []string) (*asynq.Task, error) {
+// unread is Unread, also returning the task's ID.
+func (b Builder) unread(p Unread, idParts ...string) (*asynq.Task, string, error) {
+	return b.build(TypeUnread, QueueUnread, p, p.Validate(), false, idParts)
+}
+
+// build returns a task of type typ for queue with payload (or the error
+// invalid) and its ID, which derives from idParts. Unless retain, the task
+// is not kept after completion.
+func (b Builder) build(typ, queue string, payload any, invalid error, retain bool, idParts []string) (*asynq.Task, string, error) {
 	if invalid != nil {
-		return nil, fmt.Errorf("%s: %w", typ, invalid)
+		return nil, "", fmt.Errorf("%s: %w", typ, invalid)
 	}
 	if len(idParts) == 0 {
-		return nil, fmt.Errorf("%s: no identity for the task ID", typ)
+		return nil, "", fmt.Errorf("%s: no identity for the task ID", typ)
 	}
 	data, err := json.Marshal(payload)
 	if err != nil {
-		return nil, fmt.Errorf("%s: encode payload: %w", typ, err)
+		return nil, "", fmt.Errorf("%s: encode payload: %w", typ, err)
 	}
-	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), b.opts(queue, ID(typ, idParts...))...), nil
+	id := ID(typ, idParts...)
+	opts := b.opts(queue, id)
+	if !retain {
+		opts = append(opts, asynq.Retention(0))
+	}
+	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), opts...), id, nil
 }
+
+// dropID returns a task and its error, for the exported constructors.
+func dropID(t *asynq.Task, _ string, err error) (*asynq.Task, error) { return t, err }
 
 // IsDuplicate reports whether an enqueue error means the task already
 // exists: the event was accepted before.
 func IsDuplicate(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
 
+// FieldError is a problem with one field of a task payload: Field names
+// it as in the payload's JSON ("peers[2]"), Problem says what is wrong
+// ("is longer than 32 bytes"). The Validate methods return it.
+type FieldError struct {
+	Field   string
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
+
+// userID returns a *FieldError for an id that cannot be a Chat UserID.
 func userID(field, id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%s is empty", field)
-	case len(id) > chatapi.MaxUserIDLen:
-		return fmt.Errorf("%s is longer than %d bytes", field, chatapi.MaxUserIDLen)
+	if err := chatapi.CheckUserID(id); err != nil {
+		return &FieldError{Field: field, Problem: err.Error()}
 	}
 	return nil
 }
 
 func nonNegative(field string, v int64) error {
 	if v < 0 {
-		return fmt.Errorf("%s is negative", field)
+		return &FieldError{Field: field, Problem: "is negative"}
 	}
 	return nil
 }

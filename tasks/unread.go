@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -38,19 +37,7 @@ func (p Refresh) Validate() error {
 // the ingest tasks it is not retained after completion: its ID is unique
 // anyway, and a busy system runs many refreshes.
 func (b Builder) Refresh(p Refresh, idParts ...string) (*asynq.Task, error) {
-	return b.internal(TypeRefresh, QueueUnread, p, p.Validate(), idParts)
-}
-
-func (b Builder) internal(typ, queue string, p any, invalid error, idParts []string) (*asynq.Task, error) {
-	if invalid != nil {
-		return nil, fmt.Errorf("%s: %w", typ, invalid)
-	}
-	data, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode payload: %w", typ, err)
-	}
-	opts := append(b.opts(queue, ID(typ, idParts...)), asynq.Retention(0))
-	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), opts...), nil
+	return dropID(b.build(TypeRefresh, QueueUnread, p, p.Validate(), false, idParts))
 }
 
 // newToken returns a random token naming one scheduled task.

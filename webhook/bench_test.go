@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -49,7 +50,7 @@ func BenchmarkCallback(b *testing.B) {
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:        func() time.Time { return testNow() },
 	})
-	target := "/callback?" + signedQuery(cmdAfterSendMsg).Encode()
+	target := "/callback?" + signedQuery(chatapi.CommandAfterSendMsg).Encode()
 	prefix := []byte(`{"CallbackCommand":"C2C.CallbackAfterSendMsg","From_Account":"jared","To_Account":"Jonh",` +
 		`"MsgSeq":48374,"MsgRandom":2837546,"MsgTime":1557481126,"MsgKey":"48374_2837546_`)
 	suffix := []byte(`","MsgId":"144115233406643804-1727580296-4026038328","OnlineOnlyFlag":1,` +

@@ -2,10 +2,14 @@ package webhook
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -18,7 +22,10 @@ const maxPooledBuffer = 64 << 10
 // bytes come in.
 const initialBodyBuffer = 1 << 10
 
-// body is a request body read into a pooled buffer.
+// body is a request body read into a pooled buffer. The pool pays for
+// itself: without it BenchmarkCallback makes 2 more allocations and about
+// 470 more bytes (+12 %) per callback (CPU time: within the noise of a
+// shared machine).
 type body struct{ b []byte }
 
 // readBody reads r's body into a pooled buffer that grows as bytes
@@ -139,4 +146,57 @@ func jsonDepth(b []byte, limit int) int {
 		}
 	}
 	return deepest
+}
+
+// member is one key and raw value of a JSON object, in order.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// decodeObject splits a JSON object into its members, in order, keeping
+// duplicates. Anything else, or trailing data, is an error.
+func decodeObject(b []byte) ([]member, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("body is not a JSON object")
+	}
+	var obj []member
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("malformed JSON: %w", err)
+		}
+		key, _ := t.(string) // Token only returns a string here
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("malformed JSON: %w", err)
+		}
+		obj = append(obj, member{key, bytes.TrimSpace(raw)})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed JSON: data after the object")
+	}
+	return obj, nil
+}
+
+// hasNull reports whether a raw value is null or an array with a null
+// element: encoding/json would take them as absent or "".
+func hasNull(raw json.RawMessage) bool {
+	var elems []json.RawMessage
+	return string(raw) == "null" || raw[0] == '[' && json.Unmarshal(raw, &elems) == nil &&
+		slices.ContainsFunc(elems, func(e json.RawMessage) bool { return string(e) == "null" })
+}
+
+// unknownField returns the key that Decoder.DisallowUnknownFields rejected
+// in err, which encoding/json only says in text (json: unknown field "k").
+func unknownField(err error) string {
+	q, _ := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if k, uerr := strconv.Unquote(q); uerr == nil {
+		return shortKey(k)
+	}
+	return "event"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -23,76 +24,88 @@ const (
 
 // Sources of the tasks a callback makes.
 const (
-	sourceAfterSendMsg     = "callback:" + cmdAfterSendMsg
-	sourceAfterMsgReport   = "callback:" + cmdAfterMsgReport
-	sourceAfterMsgWithDraw = "callback:" + cmdAfterMsgWithDraw
+	sourceAfterSendMsg     = "callback:" + chatapi.CommandAfterSendMsg
+	sourceAfterMsgReport   = "callback:" + chatapi.CommandAfterMsgReport
+	sourceAfterMsgWithDraw = "callback:" + chatapi.CommandAfterMsgWithDraw
 )
 
 // callback serves POST /callback: it checks SdkAppid, Sign and RequestTime,
 // decodes the body, turns it into tasks and answers OK once every task is
 // in Redis. Commands chatsync does not act on (BeforeSendMsg included) are
-// answered OK at once: chatsync never blocks a message.
+// answered OK at once: chatsync never blocks a message. Each callback is
+// counted once, here, by command and result.
 func (s *Server) callback(c echo.Context) error {
 	r := c.Request()
-	q, err := parseCallbackQuery(r.URL.RawQuery)
+	label, result, err := s.takeCallback(r)
+	s.m.callback(label, result)
 	if err != nil {
-		s.m.callback(commandLabel(q.Command), resultInvalid)
-		return badRequest(err.Error(), nil)
+		return err
 	}
-	label := commandLabel(q.Command)
-	if q.AppID != s.appID {
-		s.m.callback(label, resultUnauth)
-		return statusError(http.StatusForbidden, "SdkAppid does not match")
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("callback accepted", "command", label, "result", result)
 	}
-	if s.token != "" {
-		if err := verifySign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
-			s.m.callback(label, resultUnauth)
-			return statusError(http.StatusUnauthorized, "%s", err.Error())
-		}
-	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.ack)
+}
 
+// takeCallback does callback's work. It returns the command's metric
+// label, the result, and the error to answer with, if any.
+func (s *Server) takeCallback(r *http.Request) (label, result string, err error) {
+	q, result, err := s.checkQuery(r.URL.RawQuery)
+	label = commandLabel(q.Command)
+	if err != nil {
+		return label, result, err
+	}
 	bd, err := s.readBody(r)
 	if err != nil {
-		s.m.callback(label, resultInvalid)
-		return err
+		return label, resultInvalid, err
 	}
 	cb, err := decodeCallback(q.Command, bd.b) // copies what it keeps
 	s.release(bd)
 	if err != nil {
-		s.m.callback(label, resultInvalid)
-		return badRequest(err.Error(), nil)
+		return label, resultInvalid, badRequest(err.Error(), nil)
 	}
-
 	if cb.Alert != nil {
-		api := cb.Alert.api()
+		api := alertAPI(cb.Alert)
 		s.m.overLimit(api)
 		s.log.Warn("chat reports an API over 80 % of its rate limit", "api", api,
 			"requests", cb.Alert.Request, "limit", cb.Alert.Limit)
 	}
 	x, ok, err := s.callbackInput(cb)
-	if err != nil {
-		s.m.callback(label, resultInvalid)
-		return badRequest(err.Error(), nil)
+	switch {
+	case err != nil:
+		return label, resultInvalid, badRequest(err.Error(), nil)
+	case !ok:
+		return label, resultIgnored, nil
 	}
-	result := resultIgnored
-	if ok {
-		ctx, cancel := context.WithTimeout(r.Context(), s.enqueueTimeout)
-		res, err := s.intake.Accept(ctx, x)
-		cancel()
-		if err != nil {
-			s.m.callback(label, resultUnavailable)
-			return unavailable(err)
+	ctx, cancel := context.WithTimeout(r.Context(), s.enqueueTimeout)
+	defer cancel()
+	res, err := s.intake.Accept(ctx, x)
+	switch {
+	case err != nil:
+		return label, resultUnavailable, unavailable(err)
+	case res.Duplicate:
+		return label, resultDuplicate, nil
+	}
+	return label, resultEnqueued, nil
+}
+
+// checkQuery parses a callback's query and checks its SdkAppid and, with
+// a token, its Sign and RequestTime. On failure it returns the result for
+// the metric and the error to answer with.
+func (s *Server) checkQuery(raw string) (q callbackQuery, result string, err error) {
+	q, err = parseCallbackQuery(raw)
+	switch {
+	case err != nil:
+		return q, resultInvalid, badRequest(err.Error(), nil)
+	case q.AppID != s.appID:
+		return q, resultUnauth, statusError(http.StatusForbidden, "SdkAppid does not match")
+	}
+	if s.token != "" {
+		if err := chatapi.VerifyCallbackSign(s.token, q.Sign, q.RequestTime, s.now()); err != nil {
+			return q, resultUnauth, statusError(http.StatusUnauthorized, "%s", err.Error())
 		}
-		result = resultEnqueued
-		if res.Duplicate {
-			result = resultDuplicate
-		}
 	}
-	s.m.callback(label, result)
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.Debug("callback accepted", "command", label, "result", result)
-	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.ack)
+	return q, "", nil
 }
 
 // callbackWindow is how long a callback's redelivery is recognised: a
@@ -123,9 +136,9 @@ func (s *Server) callbackInput(cb chatCallback) (tasks.Input, bool, error) {
 
 // sendMsgInput: a delivered message changes To_Account's unread counts; an
 // auto-read recipient also reads and receipts it at once.
-func (s *Server) sendMsgInput(m *sendMsg) tasks.Input {
+func (s *Server) sendMsgInput(m *chatapi.AfterSendMsg) tasks.Input {
 	x := tasks.Input{
-		ID:      tasks.ID(cmdAfterSendMsg, m.FromAccount, m.ToAccount, m.MsgKey),
+		ID:      tasks.ID(chatapi.CommandAfterSendMsg, m.FromAccount, m.ToAccount, m.MsgKey),
 		Account: m.ToAccount,
 		Unread: &tasks.Unread{
 			Account: m.ToAccount,
@@ -148,7 +161,7 @@ func (s *Server) sendMsgInput(m *sendMsg) tasks.Input {
 }
 
 // reportInput: a read report changes Report_Account's unread counts.
-func reportInput(m *msgReport) tasks.Input {
+func reportInput(m *chatapi.AfterMsgReport) tasks.Input {
 	u := &tasks.Unread{
 		Account: m.ReportAccount,
 		Peers:   []string{m.PeerAccount},
@@ -160,7 +173,7 @@ func reportInput(m *msgReport) tasks.Input {
 		u.TotalAt = *m.EventTime
 	}
 	return tasks.Input{
-		ID:      tasks.ID(cmdAfterMsgReport, m.ReportAccount, m.PeerAccount, strconv.FormatInt(m.LastReadTime, 10)),
+		ID:      tasks.ID(chatapi.CommandAfterMsgReport, m.ReportAccount, m.PeerAccount, strconv.FormatInt(m.LastReadTime, 10)),
 		Account: m.ReportAccount,
 		Unread:  u,
 	}
@@ -168,7 +181,7 @@ func reportInput(m *msgReport) tasks.Input {
 
 // withdrawInput: a recall changes To_Account's unread counts; without
 // UnreadMsgNum the total must be fetched again.
-func (s *Server) withdrawInput(m *msgWithdraw) tasks.Input {
+func (s *Server) withdrawInput(m *chatapi.AfterMsgWithDraw) tasks.Input {
 	u := &tasks.Unread{
 		Account: m.ToAccount,
 		Peers:   []string{m.FromAccount},
@@ -185,7 +198,7 @@ func (s *Server) withdrawInput(m *msgWithdraw) tasks.Input {
 	}
 	u.RefreshTotal = u.Total == nil
 	return tasks.Input{
-		ID:      tasks.ID(cmdAfterMsgWithDraw, m.FromAccount, m.ToAccount, m.MsgKey),
+		ID:      tasks.ID(chatapi.CommandAfterMsgWithDraw, m.FromAccount, m.ToAccount, m.MsgKey),
 		Account: m.ToAccount,
 		Unread:  u,
 	}

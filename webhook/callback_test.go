@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -36,7 +37,7 @@ func TestCallbackSamples(t *testing.T) {
 		sendSrc = "callback:C2C.CallbackAfterSendMsg"
 	)
 	unreadJonh := wantTask(t, tasks.Unread{Account: "Jonh", Peers: []string{"jared"}, Total: intp(7),
-		TotalAt: 1557481126000, Source: sendSrc}, cbID(cmdAfterSendMsg, "jared", "Jonh", key))
+		TotalAt: 1557481126000, Source: sendSrc}, cbID(chatapi.CommandAfterSendMsg, "jared", "Jonh", key))
 	tests := []struct {
 		file     string
 		autoRead []string
@@ -47,25 +48,25 @@ func TestCallbackSamples(t *testing.T) {
 		{file: "C2C.CallbackAfterSendMsg.json", autoRead: []string{"jared"}, want: []queuedTask{unreadJonh}},
 		{file: "C2C.CallbackAfterSendMsg.json", autoRead: []string{"bot", "Jonh"}, want: []queuedTask{
 			unreadJonh,
-			wantTask(t, tasks.SetRead{Account: "Jonh", Peer: "jared", ReadTime: 1557481126, Source: sendSrc}, cbID(cmdAfterSendMsg, "jared", "Jonh", key)),
-			wantTask(t, tasks.ReadReceipt{Account: "Jonh", Peer: "jared", MsgKeys: []string{key}, Source: sendSrc}, cbID(cmdAfterSendMsg, "jared", "Jonh", key)),
+			wantTask(t, tasks.SetRead{Account: "Jonh", Peer: "jared", ReadTime: 1557481126, Source: sendSrc}, cbID(chatapi.CommandAfterSendMsg, "jared", "Jonh", key)),
+			wantTask(t, tasks.ReadReceipt{Account: "Jonh", Peer: "jared", MsgKeys: []string{key}, Source: sendSrc}, cbID(chatapi.CommandAfterSendMsg, "jared", "Jonh", key)),
 		}},
 		{file: "C2C.CallbackAfterSendMsg.failed.json", autoRead: []string{"Jonh"}},
 		{file: "C2C.CallbackAfterMsgReport.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "jared", Peers: []string{"Jonh"}, Total: intp(7), TotalAt: 1670574414123,
-				Source: "callback:C2C.CallbackAfterMsgReport"}, cbID(cmdAfterMsgReport, "jared", "Jonh", "1614754606")),
+				Source: "callback:C2C.CallbackAfterMsgReport"}, cbID(chatapi.CommandAfterMsgReport, "jared", "Jonh", "1614754606")),
 		}},
 		{file: "C2C.CallbackAfterMsgReport.intl.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "jared", Peers: []string{"Jonh"}, Total: intp(7), TotalAt: 1614754606000,
-				Source: "callback:C2C.CallbackAfterMsgReport"}, cbID(cmdAfterMsgReport, "jared", "Jonh", "1614754606")),
+				Source: "callback:C2C.CallbackAfterMsgReport"}, cbID(chatapi.CommandAfterMsgReport, "jared", "Jonh", "1614754606")),
 		}},
 		{file: "C2C.CallbackAfterMsgWithDraw.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "Jonh", Peers: []string{"jared"}, TotalAt: 1670574414123, RefreshTotal: true,
-				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, cbID(cmdAfterMsgWithDraw, "jared", "Jonh", key)),
+				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, cbID(chatapi.CommandAfterMsgWithDraw, "jared", "Jonh", key)),
 		}},
 		{file: "C2C.CallbackAfterMsgWithDraw.intl.json", want: []queuedTask{
 			wantTask(t, tasks.Unread{Account: "Jonh", Peers: []string{"jared"}, Total: intp(7), TotalAt: testTime * 1000,
-				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, cbID(cmdAfterMsgWithDraw, "jared", "Jonh", key)),
+				Source: "callback:C2C.CallbackAfterMsgWithDraw"}, cbID(chatapi.CommandAfterMsgWithDraw, "jared", "Jonh", key)),
 		}},
 		{file: "C2C.CallbackAfterMsgReadReceipt.json"},
 		{file: "C2C.CallbackAfterModifyMsg.json"},
@@ -234,7 +235,7 @@ func TestCallbackUnknownCommand(t *testing.T) {
 	if n := counter(t, reg, "chatsync_callbacks_total", "other", resultIgnored); n != 2 {
 		t.Errorf("callbacks{other,ignored} = %v, want 2", n)
 	}
-	if n := counter(t, reg, "chatsync_callbacks_total", cmdBeforeSendMsg, resultIgnored); n != 1 {
+	if n := counter(t, reg, "chatsync_callbacks_total", chatapi.CommandBeforeSendMsg, resultIgnored); n != 1 {
 		t.Errorf("callbacks{BeforeSendMsg,ignored} = %v, want 1", n)
 	}
 }
@@ -248,7 +249,7 @@ func TestCallbackTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		rec := e.postCallback(signedAt(signedQuery(cmdAfterSendMsg), testTime+int64(i)), body)
+		rec := e.postCallback(signedAt(signedQuery(chatapi.CommandAfterSendMsg), testTime+int64(i)), body)
 		if rec.Code != http.StatusOK || rec.Body.String() != okReply {
 			t.Fatalf("delivery %d: reply %d %s, want OK", i+1, rec.Code, rec.Body)
 		}
@@ -257,7 +258,7 @@ func TestCallbackTwice(t *testing.T) {
 		t.Errorf("%d tasks, want 3 (unread, set-read, read-receipt): %+v", len(got), got)
 	}
 	for result, want := range map[string]float64{resultEnqueued: 1, resultDuplicate: 1} {
-		if n := counter(t, reg, "chatsync_callbacks_total", cmdAfterSendMsg, result); n != want {
+		if n := counter(t, reg, "chatsync_callbacks_total", chatapi.CommandAfterSendMsg, result); n != want {
 			t.Errorf("callbacks{AfterSendMsg,%s} = %v, want %v", result, n, want)
 		}
 	}
@@ -271,7 +272,7 @@ func TestCallbackRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := e.postCallback(signedQuery(cmdAfterSendMsg), body)
+	rec := e.postCallback(signedQuery(chatapi.CommandAfterSendMsg), body)
 	reply := chatReply(t, rec)
 	if rec.Code != http.StatusServiceUnavailable || reply.ActionStatus != "FAIL" || reply.ErrorCode != 1 {
 		t.Errorf("reply %d %+v, want 503 FAIL", rec.Code, reply)
@@ -280,7 +281,7 @@ func TestCallbackRedisDown(t *testing.T) {
 		t.Errorf("the cause is not logged:\n%s", e.logs)
 	}
 
-	rec = e.postCallback(signedQuery(cmdBeforeSendMsg), []byte(`{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`))
+	rec = e.postCallback(signedQuery(chatapi.CommandBeforeSendMsg), []byte(`{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`))
 	if rec.Code != http.StatusOK || rec.Body.String() != okReply {
 		t.Errorf("BeforeSendMsg with Redis down: reply %d %s, want OK", rec.Code, rec.Body)
 	}
@@ -298,7 +299,7 @@ func TestInsecureCallbacks(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "level=WARN") || !strings.Contains(e.logs.String(), "not authenticated") {
 		t.Errorf("no warning logged:\n%s", e.logs)
 	}
-	q := signedQuery(cmdBeforeSendMsg)
+	q := signedQuery(chatapi.CommandBeforeSendMsg)
 	q.Del("Sign")
 	q.Del("RequestTime")
 	rec := e.postCallback(q, []byte(`{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`))
@@ -327,7 +328,7 @@ func TestNewConfigErrors(t *testing.T) {
 }
 
 func TestVerifySignVector(t *testing.T) {
-	if err := verifySign(testToken, testSign, strconv.Itoa(testTime), testNow()); err != nil {
+	if err := chatapi.VerifyCallbackSign(testToken, testSign, strconv.Itoa(testTime), testNow()); err != nil {
 		t.Errorf("official vector: %v", err)
 	}
 	if diff := cmp.Diff(testSign, sha256Hex(testToken+strconv.Itoa(testTime))); diff != "" {
@@ -344,7 +345,7 @@ func TestOverLimitAlert(t *testing.T) {
 		`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"admin_set_msg_read","Request":170,"Limit":200}`,
 		`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"x\"y","Request":170,"Limit":200}`,
 	} {
-		if rec := e.postCallback(signedQuery(cmdRequestOverLimit), []byte(body)); rec.Code != http.StatusOK {
+		if rec := e.postCallback(signedQuery(chatapi.CommandRequestOverLimit), []byte(body)); rec.Code != http.StatusOK {
 			t.Fatalf("reply %d %s, want 200", rec.Code, rec.Body)
 		}
 	}

@@ -63,10 +63,10 @@ func TestEmulatorCallbacks(t *testing.T) {
 		got[cmd] = st
 	}
 	want := map[string]emulator.CallbackStats{
-		cmdBeforeSendMsg:    {Sent: 1},
-		cmdAfterSendMsg:     {Sent: 1},
-		cmdAfterMsgReport:   {Sent: 1},
-		cmdAfterMsgWithDraw: {Sent: 1},
+		chatapi.CommandBeforeSendMsg:    {Sent: 1},
+		chatapi.CommandAfterSendMsg:     {Sent: 1},
+		chatapi.CommandAfterMsgReport:   {Sent: 1},
+		chatapi.CommandAfterMsgWithDraw: {Sent: 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("callbacks (-want +got):\n%s", diff)

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // FieldError names one problem with one field of one app event, in the
@@ -20,6 +23,57 @@ type FieldError struct {
 	Index   int    `json:"index"`   // the event's position in the batch (0 for a single event)
 	Field   string `json:"field"`   // e.g. "account", "msg_keys[2]"
 	Message string `json:"message"` // e.g. "is empty"
+}
+
+// fieldErrors collects the problems of one app event; its methods add one
+// when a check fails and return the list, so that checks chain.
+type fieldErrors []FieldError
+
+func (p *fieldErrors) add(field, msg string) *fieldErrors {
+	*p = append(*p, FieldError{Field: field, Message: msg})
+	return p
+}
+
+func (p fieldErrors) has(field string) bool {
+	return slices.ContainsFunc(p, func(fe FieldError) bool { return fe.Field == field })
+}
+
+// require notes a required field that is absent.
+func (p *fieldErrors) require(field string, present bool) *fieldErrors {
+	if !present {
+		p.add(field, "is missing")
+	}
+	return p
+}
+
+func (p *fieldErrors) userID(field, id string) *fieldErrors {
+	if err := chatapi.CheckUserID(id); err != nil {
+		p.add(field, err.Error())
+	}
+	return p
+}
+
+// count notes a list that is empty or longer than max.
+func (p *fieldErrors) count(field string, n, max int) *fieldErrors {
+	switch {
+	case n == 0:
+		p.add(field, "is empty")
+	case n > max:
+		p.add(field, fmt.Sprintf("has %d entries, more than %d", n, max))
+	}
+	return p
+}
+
+// shortKey is a key as a FieldError names it: bounded in length, and
+// `""` for the empty key.
+func shortKey(k string) string {
+	switch {
+	case k == "":
+		return `""`
+	case len(k) > 64:
+		return strings.ToValidUTF8(k[:64], "") + "…"
+	}
+	return k
 }
 
 // httpError is what handlers return: the status and the public message

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
+	"slices"
 	"time"
 
-	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -46,26 +44,26 @@ type Event struct {
 	Peers    []string `json:"peers,omitempty"`     // unread.refresh; none = refresh the total
 }
 
-// eventFields lists each type's fields; the first ones up to required are
-// required.
-var eventFields = map[string]struct {
-	fields   []string
-	required int
-}{
-	EventConversationRead: {[]string{"type", "account", "peer", "read_time"}, 3},
-	EventMessagesRead:     {[]string{"type", "account", "peer", "msg_keys"}, 4},
-	EventUnreadRefresh:    {[]string{"type", "account", "peers"}, 2},
+// eventKeys are the keys of Event's JSON and what each value must be.
+var eventKeys = map[string]string{"type": "a string", "account": "a string", "peer": "a string",
+	"read_time": "an integer (unix seconds)", "msg_keys": "an array of strings", "peers": "an array of strings"}
+
+// eventType is one type's event, decoded from the struct of its fields
+// (pointers for the required ones, nil when absent); problems lists the
+// missing fields or else the bad values.
+type eventType interface {
+	problems(now time.Time) fieldErrors
 }
 
-// member is one key and raw value of a JSON object, in order.
-type member struct {
-	key   string
-	value json.RawMessage
+var eventTypes = map[string]func() eventType{
+	EventConversationRead: func() eventType { return new(conversationRead) },
+	EventMessagesRead:     func() eventType { return new(messagesRead) },
+	EventUnreadRefresh:    func() eventType { return new(unreadRefresh) },
 }
 
 // decodeEvents decodes and validates the body of POST /v1/events. err is a
 // problem with the body as a whole (not JSON, too many events); otherwise
-// problems lists every bad field of every event, and events is valid only
+// problems lists the bad fields of every event, and events is valid only
 // when problems is empty.
 func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldError, err error) {
 	if err := checkJSON(body); err != nil {
@@ -75,300 +73,161 @@ func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldE
 	if err != nil {
 		return nil, nil, err
 	}
-	if !hasKey(top, "events") {
-		ev, p := decodeEvent(0, top, now)
-		return []Event{ev}, p, nil
-	}
-	raws, err := batch(top)
-	if err != nil {
-		return nil, nil, err
+	raws := []json.RawMessage{body}
+	if slices.ContainsFunc(top, func(m member) bool { return m.key == "events" }) {
+		if len(top) != 1 {
+			return nil, nil, errors.New(`a batch has only the field "events"`)
+		}
+		if json.Unmarshal(top[0].value, &raws) != nil {
+			return nil, nil, errors.New("events is not an array")
+		}
+		switch {
+		case len(raws) == 0:
+			return nil, nil, errors.New("events is empty")
+		case len(raws) > MaxEvents:
+			return nil, nil, fmt.Errorf("events has %d entries, more than %d", len(raws), MaxEvents)
+		}
 	}
 	events = make([]Event, len(raws))
 	for i, raw := range raws {
-		obj, err := decodeObject(raw)
-		if err != nil {
-			problems = append(problems, FieldError{Index: i, Field: "event", Message: "is not a JSON object"})
-			continue
-		}
 		var p []FieldError
-		events[i], p = decodeEvent(i, obj, now)
-		problems = append(problems, p...)
+		events[i], p = decodeEvent(raw, now)
+		for _, fe := range p {
+			problems = append(problems, FieldError{Index: i, Field: fe.Field, Message: fe.Message})
+		}
 	}
 	return events, problems, nil
 }
 
-// batch returns the raw events of {"events":[…]}.
-func batch(top []member) ([]json.RawMessage, error) {
-	if len(top) != 1 {
-		return nil, errors.New(`a batch has only the field "events"`)
+// decodeEvent decodes one event and reports its bad fields (Index 0) in
+// stages, each only if the ones before found nothing: those of decodeKeys;
+// a field of another type (the type's struct, decoded with
+// DisallowUnknownFields); the type's problems; the task payload's own
+// rules, should they ever be stricter than these.
+func decodeEvent(raw json.RawMessage, now time.Time) (Event, []FieldError) {
+	ev, p := decodeKeys(raw)
+	if len(p) > 0 {
+		return ev, p
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(top[0].value, &raws); err != nil {
-		return nil, errors.New("events is not an array")
+	t := eventTypes[ev.Type]()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(t); err != nil { // nothing else is left to fail
+		return ev, []FieldError{{Field: unknownField(err), Message: "is not a field of " + ev.Type}}
 	}
-	switch {
-	case len(raws) == 0:
-		return nil, errors.New("events is empty")
-	case len(raws) > MaxEvents:
-		return nil, fmt.Errorf("events has %d entries, more than %d", len(raws), MaxEvents)
+	if p = t.problems(now); len(p) > 0 {
+		return ev, p
 	}
-	return raws, nil
+	if len(ev.Peers) == 0 {
+		ev.Peers = nil // [] and absent mean the same
+	}
+	if fe := (*tasks.FieldError)(nil); errors.As(ev.validate(), &fe) {
+		p.add(fe.Field, fe.Problem)
+	}
+	return ev, p
 }
 
-func hasKey(obj []member, key string) bool {
-	for _, m := range obj {
-		if m.key == key {
-			return true
-		}
+// decodeKeys decodes an event object into an Event and reports every
+// problem its keys and JSON types show: keys repeated, unknown or
+// case-folded and nulls (which encoding/json would let through), values
+// of the wrong JSON type (the first, as encoding/json reports one), and a
+// type that is missing or unknown.
+func decodeKeys(raw json.RawMessage) (Event, fieldErrors) {
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return Event{}, fieldErrors{{Field: "event", Message: "is not a JSON object"}}
 	}
-	return false
-}
-
-// decodeObject splits a JSON object into its members, in order, keeping
-// duplicates. Anything else, or trailing data, is an error.
-func decodeObject(b []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, errors.New("body is not a JSON object")
-	}
-	var obj []member
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("malformed JSON: %w", err)
-		}
-		key, _ := t.(string) // Token only returns a string here
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("malformed JSON: %w", err)
-		}
-		obj = append(obj, member{key, bytes.TrimSpace(raw)})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("malformed JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("malformed JSON: data after the object")
-	}
-	return obj, nil
-}
-
-// decodeEvent decodes one event object and reports every bad field.
-func decodeEvent(index int, obj []member, now time.Time) (Event, []FieldError) {
-	var ev Event
-	var problems []FieldError
-	bad := func(field, format string, args ...any) {
-		problems = append(problems, FieldError{Index: index, Field: field, Message: fmt.Sprintf(format, args...)})
-	}
+	var p fieldErrors
 	seen := make(map[string]bool, len(obj))
 	for _, m := range obj {
-		if seen[m.key] {
-			bad(shortKey(m.key), "is given twice")
-			continue
+		kind, known := eventKeys[m.key]
+		switch {
+		case seen[m.key]:
+			p.add(shortKey(m.key), "is given twice")
+		case !known:
+			p.add(shortKey(m.key), "is unknown")
+		case hasNull(m.value):
+			p.add(m.key, "is not "+kind)
 		}
 		seen[m.key] = true
-		if msg := decodeField(&ev, m); msg != "" {
-			bad(shortKey(m.key), "%s", msg)
-		}
 	}
-
-	spec, known := eventFields[ev.Type]
-	switch {
+	var ev Event
+	var te *json.UnmarshalTypeError
+	if err := json.Unmarshal(raw, &ev); errors.As(err, &te) && !p.has(te.Field) {
+		p.add(te.Field, "is not "+eventKeys[te.Field])
+	}
+	switch _, known := eventTypes[ev.Type]; {
 	case !seen["type"]:
-		bad("type", "is missing")
-	case !known && isString(obj, "type"): // else decodeField said so
-		bad("type", "is not one of %s, %s, %s", EventConversationRead, EventMessagesRead, EventUnreadRefresh)
+		p.add("type", "is missing")
+	case !known && !p.has("type"):
+		p.add("type", "is not one of "+EventConversationRead+", "+EventMessagesRead+", "+EventUnreadRefresh)
 	}
-	if known {
-		for i, f := range spec.fields {
-			if i < spec.required && !seen[f] {
-				bad(f, "is missing")
-			}
-		}
-		for _, m := range obj {
-			if isEventField(m.key) && !contains(spec.fields, m.key) {
-				bad(m.key, "is not a field of %s", ev.Type)
-			}
-		}
-	}
-	if len(problems) == 0 {
-		checkEvent(ev, now, bad)
-	}
-	if len(problems) == 0 {
-		if err := ev.validate(); err != nil {
-			// The payload's own rules, should they ever be stricter than
-			// the checks above. Its errors read "<field> <problem>".
-			field, msg, _ := strings.Cut(err.Error(), " ")
-			bad(field, "%s", msg)
-		}
-	}
-	return ev, problems
+	return ev, p
 }
 
-// decodeField decodes one member into ev and returns what is wrong with
-// it, or "".
-func decodeField(ev *Event, m member) string {
-	kind := m.value[0]
-	switch m.key {
-	case "type", "account", "peer":
-		if kind != '"' {
-			return "is not a string"
-		}
-		dst := &ev.Type
-		switch m.key {
-		case "account":
-			dst = &ev.Account
-		case "peer":
-			dst = &ev.Peer
-		}
-		if json.Unmarshal(m.value, dst) != nil {
-			return "is not a string"
-		}
-	case "read_time":
-		if kind != '-' && (kind < '0' || kind > '9') || json.Unmarshal(m.value, &ev.ReadTime) != nil {
-			return "is not an integer (unix seconds)"
-		}
-	case "msg_keys", "peers":
-		dst := &ev.MsgKeys
-		if m.key == "peers" {
-			dst = &ev.Peers
-		}
-		if kind != '[' || json.Unmarshal(m.value, dst) != nil || containsNull(m.value) {
-			return "is not an array of strings"
-		}
-		if len(*dst) == 0 {
-			*dst = nil // [] and absent mean the same
-		}
-	default:
-		return "is unknown"
-	}
-	return ""
+// conversationRead is a conversation.read event.
+type conversationRead struct {
+	Type     string  `json:"type"`
+	Account  *string `json:"account"`
+	Peer     *string `json:"peer"`
+	ReadTime int64   `json:"read_time"`
 }
 
-// containsNull reports whether a raw array has a null element, which
-// encoding/json would decode as "".
-func containsNull(raw json.RawMessage) bool {
-	var elems []json.RawMessage
-	if json.Unmarshal(raw, &elems) != nil {
-		return true
+func (e *conversationRead) problems(now time.Time) (p fieldErrors) {
+	if p.require("account", e.Account != nil).require("peer", e.Peer != nil); p != nil {
+		return p
 	}
-	for _, e := range elems {
-		if string(e) == "null" {
-			return true
-		}
+	p.userID("account", *e.Account).userID("peer", *e.Peer)
+	switch {
+	case e.ReadTime < 0:
+		p.add("read_time", "is negative")
+	case e.ReadTime > now.Add(maxReadTimeAhead).Unix():
+		p.add("read_time", "is more than a day in the future (unix seconds, not milliseconds)")
 	}
-	return false
+	return p
 }
 
-// checkEvent checks the values of a well-formed event.
-func checkEvent(ev Event, now time.Time, bad func(field, format string, args ...any)) {
-	checkUserID("account", ev.Account, bad)
-	switch ev.Type {
-	case EventConversationRead:
-		checkUserID("peer", ev.Peer, bad)
+// messagesRead is a messages.read event.
+type messagesRead struct {
+	Type    string    `json:"type"`
+	Account *string   `json:"account"`
+	Peer    *string   `json:"peer"`
+	MsgKeys *[]string `json:"msg_keys"`
+}
+
+func (e *messagesRead) problems(time.Time) (p fieldErrors) {
+	if p.require("account", e.Account != nil).require("peer", e.Peer != nil).require("msg_keys", e.MsgKeys != nil); p != nil {
+		return p
+	}
+	p.userID("account", *e.Account).userID("peer", *e.Peer).count("msg_keys", len(*e.MsgKeys), MaxEventMsgKeys)
+	for i, k := range *e.MsgKeys {
 		switch {
-		case ev.ReadTime < 0:
-			bad("read_time", "is negative")
-		case ev.ReadTime > now.Add(maxReadTimeAhead).Unix():
-			bad("read_time", "is more than a day in the future (unix seconds, not milliseconds)")
-		}
-	case EventMessagesRead:
-		checkUserID("peer", ev.Peer, bad)
-		if len(ev.MsgKeys) == 0 {
-			bad("msg_keys", "is empty")
-		} else if len(ev.MsgKeys) > MaxEventMsgKeys {
-			bad("msg_keys", "has %d entries, more than %d", len(ev.MsgKeys), MaxEventMsgKeys)
-		}
-		for i, k := range ev.MsgKeys {
-			switch {
-			case k == "":
-				bad(fmt.Sprintf("msg_keys[%d]", i), "is empty")
-			case len(k) > MaxMsgKeyLen:
-				bad(fmt.Sprintf("msg_keys[%d]", i), "is longer than %d bytes", MaxMsgKeyLen)
-			}
-		}
-	case EventUnreadRefresh:
-		if len(ev.Peers) > MaxEventPeers {
-			bad("peers", "has %d entries, more than %d", len(ev.Peers), MaxEventPeers)
-		}
-		for i, p := range ev.Peers {
-			checkUserID(fmt.Sprintf("peers[%d]", i), p, bad)
+		case k == "":
+			p.add(fmt.Sprintf("msg_keys[%d]", i), "is empty")
+		case len(k) > MaxMsgKeyLen:
+			p.add(fmt.Sprintf("msg_keys[%d]", i), fmt.Sprintf("is longer than %d bytes", MaxMsgKeyLen))
 		}
 	}
+	return p
 }
 
-func checkUserID(field, id string, bad func(field, format string, args ...any)) {
-	switch {
-	case id == "":
-		bad(field, "is empty")
-	case len(id) > chatapi.MaxUserIDLen:
-		bad(field, "is longer than %d bytes", chatapi.MaxUserIDLen)
+// unreadRefresh is an unread.refresh event.
+type unreadRefresh struct {
+	Type    string   `json:"type"`
+	Account *string  `json:"account"`
+	Peers   []string `json:"peers"`
+}
+
+func (e *unreadRefresh) problems(time.Time) (p fieldErrors) {
+	if p.require("account", e.Account != nil); p != nil {
+		return p
 	}
-}
-
-// source is the Source of the task an event makes.
-func (ev Event) source() string { return "event:" + ev.Type }
-
-// Payloads of the tasks an event makes.
-func (ev Event) setRead() tasks.SetRead {
-	return tasks.SetRead{Account: ev.Account, Peer: ev.Peer, ReadTime: ev.ReadTime, Source: ev.source()}
-}
-
-func (ev Event) readReceipt() tasks.ReadReceipt {
-	return tasks.ReadReceipt{Account: ev.Account, Peer: ev.Peer, MsgKeys: ev.MsgKeys, Source: ev.source()}
-}
-
-func (ev Event) unread() tasks.Unread {
-	return tasks.Unread{Account: ev.Account, Peers: ev.Peers, RefreshTotal: len(ev.Peers) == 0, Source: ev.source()}
-}
-
-// validate runs the Validate method of the event's task payload.
-func (ev Event) validate() error {
-	switch ev.Type {
-	case EventConversationRead:
-		return ev.setRead().Validate()
-	case EventMessagesRead:
-		return ev.readReceipt().Validate()
-	case EventUnreadRefresh:
-		return ev.unread().Validate()
+	p.userID("account", *e.Account)
+	if len(e.Peers) > 0 {
+		p.count("peers", len(e.Peers), MaxEventPeers)
 	}
-	return fmt.Errorf("type is unknown")
-}
-
-func isEventField(key string) bool {
-	switch key {
-	case "type", "account", "peer", "read_time", "msg_keys", "peers":
-		return true
+	for i, peer := range e.Peers {
+		p.userID(fmt.Sprintf("peers[%d]", i), peer)
 	}
-	return false
-}
-
-func isString(obj []member, key string) bool {
-	for _, m := range obj {
-		if m.key == key {
-			return m.value[0] == '"'
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// shortKey is a key as a FieldError names it: bounded in length, and
-// `""` for the empty key.
-func shortKey(k string) string {
-	switch {
-	case k == "":
-		return `""`
-	case len(k) > 64:
-		return strings.ToValidUTF8(k[:64], "") + "…"
-	}
-	return k
+	return p
 }

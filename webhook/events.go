@@ -21,6 +21,7 @@ type accepted struct {
 // their tasks are in Redis. A batch with one invalid event enqueues
 // nothing. The webhook-id is the idempotency key: task IDs derive from it
 // and the event's index, so a redelivery answers 202 again and adds no task.
+// The events metric is recorded here, once per event that got a result.
 func (s *Server) postEvents(c echo.Context) error {
 	r := c.Request()
 	// The headers first: a request that cannot be signed right costs no
@@ -33,23 +34,37 @@ func (s *Server) postEvents(c echo.Context) error {
 		return err
 	}
 	defer s.release(bd)
-	body := bd.b
-
-	id, err := s.events.verify(body, r.Header, s.now())
+	id, err := s.events.verify(bd.b, r.Header, s.now())
 	if err != nil {
 		return statusError(http.StatusUnauthorized, "%s", err.Error())
 	}
-	events, problems, err := decodeEvents(body, s.now())
+	events, problems, err := decodeEvents(bd.b, s.now())
 	if err != nil {
 		return badRequest(err.Error(), nil)
 	}
-	if len(problems) > 0 {
-		for _, ev := range events {
-			s.m.event(ev.Type, resultInvalid)
+	ids, results, err := s.acceptEvents(r, id, events, problems)
+	for i, ev := range events {
+		if results[i] != "" {
+			s.m.event(ev.Type, results[i])
 		}
-		return &httpError{status: http.StatusBadRequest, msg: "invalid events", details: problems}
 	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusAccepted, accepted{TaskIDs: ids})
+}
 
+// acceptEvents takes the decoded events of delivery id into Redis, unless
+// problems or a payload's rules make the batch invalid. It returns each
+// event's task ID and its result for the metric ("" for none), and the
+// error to answer with.
+func (s *Server) acceptEvents(r *http.Request, id string, events []Event, problems []FieldError) (
+	ids, results []string, err error) {
+	results = make([]string, len(events))
+	if len(problems) > 0 {
+		fill(results, resultInvalid)
+		return nil, results, &httpError{status: http.StatusBadRequest, msg: "invalid events", details: problems}
+	}
 	xs := make([]tasks.Input, len(events))
 	for i, ev := range events {
 		if ev.Type == EventConversationRead && ev.ReadTime == 0 {
@@ -60,30 +75,33 @@ func (s *Server) postEvents(c echo.Context) error {
 		}
 		xs[i] = eventInput(ev, id, i)
 		if err := xs[i].Validate(); err != nil {
-			s.m.event(ev.Type, resultInvalid)
-			return &httpError{status: http.StatusBadRequest, msg: "invalid events",
+			results[i] = resultInvalid
+			return nil, results, &httpError{status: http.StatusBadRequest, msg: "invalid events",
 				details: []FieldError{{Index: i, Field: "event", Message: err.Error()}}}
 		}
 	}
 	res, err := s.acceptAll(r.Context(), xs)
 	if err != nil {
-		for _, ev := range events {
-			s.m.event(ev.Type, resultUnavailable)
-		}
-		return unavailable(err)
+		fill(results, resultUnavailable)
+		return nil, results, unavailable(err)
 	}
-	ids := make([]string, len(events))
-	for i, ev := range events {
+	ids = make([]string, len(events))
+	for i := range res {
 		if len(res[i].TaskIDs) > 0 {
 			ids[i] = res[i].TaskIDs[0]
 		}
-		result := resultEnqueued
+		results[i] = resultEnqueued
 		if res[i].Duplicate {
-			result = resultDuplicate
+			results[i] = resultDuplicate
 		}
-		s.m.event(ev.Type, result)
 	}
-	return writeJSON(c, http.StatusAccepted, accepted{TaskIDs: ids})
+	return ids, results, nil
+}
+
+func fill(s []string, v string) {
+	for i := range s {
+		s[i] = v
+	}
 }
 
 // eventWindow is how long an event's redelivery is recognised: its
@@ -105,4 +123,31 @@ func eventInput(ev Event, id string, index int) tasks.Input {
 		x.Unread = &u
 	}
 	return x
+}
+
+// source is the Source of the task an event makes.
+func (ev Event) source() string { return "event:" + ev.Type }
+
+// Payloads of the tasks an event makes.
+func (ev Event) setRead() tasks.SetRead {
+	return tasks.SetRead{Account: ev.Account, Peer: ev.Peer, ReadTime: ev.ReadTime, Source: ev.source()}
+}
+
+func (ev Event) readReceipt() tasks.ReadReceipt {
+	return tasks.ReadReceipt{Account: ev.Account, Peer: ev.Peer, MsgKeys: ev.MsgKeys, Source: ev.source()}
+}
+
+func (ev Event) unread() tasks.Unread {
+	return tasks.Unread{Account: ev.Account, Peers: ev.Peers, RefreshTotal: len(ev.Peers) == 0, Source: ev.source()}
+}
+
+// validate runs the Validate method of the event's task payload.
+func (ev Event) validate() error {
+	switch ev.Type {
+	case EventConversationRead:
+		return ev.setRead().Validate()
+	case EventMessagesRead:
+		return ev.readReceipt().Validate()
+	}
+	return ev.unread().Validate()
 }

@@ -87,7 +87,7 @@ func (m *metrics) event(typ, result string) {
 	if m == nil {
 		return
 	}
-	if _, ok := eventFields[typ]; !ok {
+	if _, ok := eventTypes[typ]; !ok {
 		typ = "unknown"
 	}
 	m.events.WithLabelValues(typ, result).Inc()
@@ -109,7 +109,8 @@ func routeLabel(c echo.Context) string {
 	}
 }
 
-// statusLabel is strconv.Itoa without an allocation for common codes.
+// statusLabel is strconv.Itoa without an allocation for common codes
+// (BenchmarkCallback: one allocation, 16 bytes, fewer per request).
 func statusLabel(code int) string {
 	switch code {
 	case 200:

@@ -13,16 +13,13 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -52,7 +50,7 @@ const (
 	DefaultReadyTimeout   = 2 * time.Second
 
 	// CallbackWindow is how far a callback's RequestTime may be from now.
-	CallbackWindow = 60 * time.Second
+	CallbackWindow = chatapi.CallbackWindow
 	// EventTolerance is how far an app event's webhook-timestamp may be
 	// from now (Standard Webhooks' recommendation).
 	EventTolerance = 5 * time.Minute
@@ -75,9 +73,10 @@ type Config struct {
 	// which case callbacks are not authenticated and New logs a warning.
 	AllowInsecureCallbacks bool
 
-	// EventSecrets are the Standard Webhooks secrets (whsec_<base64>, at
-	// least 16 bytes once decoded) accepted on POST /v1/events; several
-	// allow key rotation. Empty disables the route: it answers 404.
+	// EventSecrets are the Standard Webhooks secrets (whsec_ and the
+	// base64 of 16 to 64 bytes: tasks.ParseWebhookSecret) accepted on
+	// POST /v1/events; several allow key rotation. Empty disables the
+	// route: it answers 404.
 	EventSecrets []string
 	// APIKey is the bearer token of GET /v1/users/:id/unread. Empty
 	// disables the route: it answers 404.
@@ -290,86 +289,4 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 	}
 	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ready"}`))
-}
-
-// dropBadRequestID removes an incoming X-Request-Id that is too long or
-// not plain printable ASCII, so that RequestID makes a fresh one and logs
-// never carry a client's arbitrary bytes.
-func dropBadRequestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Request().Header
-		if id := h.Get(echo.HeaderXRequestID); id != "" && !printableASCII(id, maxRequestIDLen) {
-			h.Del(echo.HeaderXRequestID)
-		}
-		return next(c)
-	}
-}
-
-const maxRequestIDLen = 128
-
-// requestIDs makes request IDs: a random per-process prefix and a counter.
-// They are unique, not secret, and far cheaper than Echo's default of 32
-// characters from crypto/rand per request.
-type requestIDs struct {
-	prefix string
-	n      atomic.Uint64
-}
-
-func newRequestIDs() (*requestIDs, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("request id prefix: %w", err)
-	}
-	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}, nil
-}
-
-func (g *requestIDs) next() string {
-	var b [40]byte
-	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
-}
-
-// printableASCII reports whether s is at most max bytes of printable ASCII
-// other than space.
-func printableASCII(s string, max int) bool {
-	if len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// maxConcurrentAccepts bounds the events of one batch taken in at once:
-// 100 events then cost about 13 rounds of Redis round trips, not 100.
-const maxConcurrentAccepts = 8
-
-// acceptAll takes xs in, up to maxConcurrentAccepts at once, within the
-// enqueue timeout, and returns what became of each. The first failure
-// cancels the others; it returns only once nothing is in flight.
-func (s *Server) acceptAll(ctx context.Context, xs []tasks.Input) ([]tasks.Accepted, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.enqueueTimeout)
-	defer cancel()
-	res := make([]tasks.Accepted, len(xs))
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	for range min(len(xs), maxConcurrentAccepts) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(xs); i = int(next.Add(1) - 1) {
-				var err error
-				if res[i], err = s.accept(ctx, xs[i], len(xs) > 1); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return res, firstErr
 }

@@ -21,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
@@ -40,7 +41,7 @@ func TestTraceRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	post := func(e *testEnv) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, "/callback?"+signedQuery(cmdAfterSendMsg).Encode(),
+		req := httptest.NewRequest(http.MethodPost, "/callback?"+signedQuery(chatapi.CommandAfterSendMsg).Encode(),
 			strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("traceparent", testTraceparent)
@@ -75,7 +76,7 @@ func TestTraceRequests(t *testing.T) {
 			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		for k, v := range map[string]string{"http.route": "/callback", "http.response.status_code": "200",
-			"chatsync.callback_command": cmdAfterSendMsg, "http.request.method": "POST"} {
+			"chatsync.callback_command": chatapi.CommandAfterSendMsg, "http.request.method": "POST"} {
 			if attrs[k] != v {
 				t.Errorf("request span %s = %q, want %q", k, attrs[k], v)
 			}
@@ -168,7 +169,7 @@ func BenchmarkCallbackTraced(b *testing.B) {
 		b.Fatal(err)
 	}
 	e.srv.intake = intake
-	target := "/callback?" + signedQuery(cmdAfterSendMsg).Encode()
+	target := "/callback?" + signedQuery(chatapi.CommandAfterSendMsg).Encode()
 	prefix := []byte(`{"CallbackCommand":"C2C.CallbackAfterSendMsg","From_Account":"jared","To_Account":"Jonh",` +
 		`"MsgSeq":48374,"MsgRandom":2837546,"MsgTime":1557481126,"MsgKey":"48374_2837546_`)
 	suffix := []byte(`","MsgId":"144115233406643804-1727580296-4026038328","OnlineOnlyFlag":1,` +

@@ -23,13 +23,11 @@ func (s *Server) unread(c echo.Context) error {
 		return statusError(http.StatusUnauthorized, "missing or wrong API key")
 	}
 	id, err := url.PathUnescape(c.Param("id"))
-	switch {
-	case err != nil:
+	if err != nil {
 		return badRequest("user id is badly escaped", nil)
-	case id == "":
-		return badRequest("user id is empty", nil)
-	case len(id) > chatapi.MaxUserIDLen:
-		return statusError(http.StatusBadRequest, "user id is longer than %d bytes", chatapi.MaxUserIDLen)
+	}
+	if err := chatapi.CheckUserID(id); err != nil {
+		return badRequest("user id "+err.Error(), nil)
 	}
 	snap, err := s.snapshots.Snapshot(c.Request().Context(), id)
 	switch {

@@ -207,3 +207,7 @@ func (e *Emulator) accountExists(id string) bool { return e.st.users[id] != nil 
 
 // eventTime is a callback EventTime: unix milliseconds.
 func eventTime(t time.Time) int64 { return t.UnixMilli() }
+
+// ref returns a pointer to a copy of v, for the optional fields of
+// callback bodies.
+func ref[T any](v T) *T { return &v }

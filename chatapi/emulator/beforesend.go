@@ -3,21 +3,9 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
-)
 
-type beforeSendMsg struct {
-	CallbackCommand string          `json:"CallbackCommand"`
-	FromAccount     string          `json:"From_Account"`
-	ToAccount       string          `json:"To_Account"`
-	MsgSeq          uint32          `json:"MsgSeq"`
-	MsgRandom       uint32          `json:"MsgRandom"`
-	MsgTime         int64           `json:"MsgTime"`
-	MsgKey          string          `json:"MsgKey"`
-	MsgID           string          `json:"MsgId"`
-	OnlineOnlyFlag  int             `json:"OnlineOnlyFlag"`
-	MsgBody         json.RawMessage `json:"MsgBody"`
-	CloudCustomData string          `json:"CloudCustomData,omitempty"`
-}
+	"github.com/chatsync/chatsync/chatapi"
+)
 
 // beforeReply is the part of a C2C.CallbackBeforeSendMsg reply that matters.
 type beforeReply struct {
@@ -36,9 +24,9 @@ func (d *dispatcher) beforeSend(m *message) (deliver bool, aerr *apiError) {
 	if u == "" {
 		return true, nil
 	}
-	cb := callback{command: CommandBeforeSendMsg, url: u, body: beforeSendMsg{
+	cb := callback{command: CommandBeforeSendMsg, url: u, body: chatapi.BeforeSendMsg{
 		CallbackCommand: CommandBeforeSendMsg, FromAccount: m.from, ToAccount: m.to,
-		MsgSeq: m.seq, MsgRandom: m.random, MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
+		MsgSeq: int64(m.seq), MsgRandom: int64(m.random), MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
 		MsgBody: m.body, CloudCustomData: m.cloudData,
 	}}
 	raw, err := d.post(cb)

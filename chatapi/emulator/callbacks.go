@@ -3,8 +3,6 @@ package emulator
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,25 +12,27 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
-// Callback commands the emulator sends.
+// Callback commands the emulator sends: chatapi's, named here too because
+// Stats.Callbacks is keyed by them.
 const (
-	CommandBeforeSendMsg       = "C2C.CallbackBeforeSendMsg"
-	CommandAfterSendMsg        = "C2C.CallbackAfterSendMsg"
-	CommandAfterMsgReport      = "C2C.CallbackAfterMsgReport"
-	CommandAfterMsgReadReceipt = "C2C.CallbackAfterMsgReadReceipt"
-	CommandAfterMsgWithDraw    = "C2C.CallbackAfterMsgWithDraw"
+	CommandBeforeSendMsg       = chatapi.CommandBeforeSendMsg
+	CommandAfterSendMsg        = chatapi.CommandAfterSendMsg
+	CommandAfterMsgReport      = chatapi.CommandAfterMsgReport
+	CommandAfterMsgReadReceipt = chatapi.CommandAfterMsgReadReceipt
+	CommandAfterMsgWithDraw    = chatapi.CommandAfterMsgWithDraw
 )
 
-// CallbackSign returns Chat's callback signature: the lowercase hex SHA-256 of token followed
-// by the decimal requestTime (unix seconds). It is plain concatenation, not an HMAC.
+// CallbackSign is chatapi.CallbackSign, the one implementation of Chat's
+// callback signature. It stays for cmd/loadgen until that calls chatapi.
 func CallbackSign(token string, requestTime int64) string {
-	sum := sha256.Sum256([]byte(token + strconv.FormatInt(requestTime, 10)))
-	return hex.EncodeToString(sum[:])
+	return chatapi.CallbackSign(token, requestTime)
 }
 
-// callback is one callback to send. body is a struct whose first field is CallbackCommand.
+// callback is one callback to send. body is one of chatapi's callback bodies.
 type callback struct {
 	command string
 	order   string // callbacks with the same order key are sent one after another
@@ -218,7 +218,7 @@ func (d *dispatcher) request(ctx context.Context, cb callback) (*http.Request, e
 	q.Set("OptPlatform", "RESTAPI")
 	if d.token != "" {
 		rt := d.now().Unix()
-		q.Set("Sign", CallbackSign(d.token, rt))
+		q.Set("Sign", chatapi.CallbackSign(d.token, rt))
 		q.Set("RequestTime", strconv.FormatInt(rt, 10))
 	}
 	u.RawQuery = q.Encode()

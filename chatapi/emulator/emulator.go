@@ -23,7 +23,7 @@ const (
 )
 
 // maxUserIDLen is Chat's limit on a UserID, in bytes.
-const maxUserIDLen = 32
+const maxUserIDLen = chatapi.MaxUserIDLen
 
 // Config configures an Emulator. Zero values mean the documented defaults.
 type Config struct {
@@ -103,7 +103,7 @@ func checkCallbackURL(raw string) error {
 	return nil
 }
 
-func validUserID(id string) bool { return id != "" && len(id) <= maxUserIDLen }
+func validUserID(id string) bool { return chatapi.CheckUserID(id) == nil }
 
 // Emulator is an in-memory Chat REST server. Create it with New, serve Handler, and Close it
 // when done. All methods are safe for concurrent use.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // maxRoamPage is roughly how many bytes of MsgBody one admin_getroammsg answer carries.
@@ -144,15 +146,6 @@ func roamItem(m *message) roamMsg {
 	return it
 }
 
-type afterWithdraw struct {
-	CallbackCommand string `json:"CallbackCommand"`
-	FromAccount     string `json:"From_Account"`
-	ToAccount       string `json:"To_Account"`
-	MsgKey          string `json:"MsgKey"`
-	EventTime       int64  `json:"EventTime"`
-	UnreadMsgNum    int    `json:"UnreadMsgNum"`
-}
-
 // msgWithdraw serves openim/admin_msgwithdraw. Recalled messages stay in the history with
 // MsgFlagBits 8 and stop counting as unread.
 func (e *Emulator) msgWithdraw(c *call) (any, *apiError) {
@@ -194,8 +187,8 @@ func (e *Emulator) msgWithdraw(c *call) (any, *apiError) {
 	}
 	e.cb.enqueue(callback{
 		command: CommandAfterMsgWithDraw, order: conversationKey(from, to),
-		body: afterWithdraw{CallbackCommand: CommandAfterMsgWithDraw, FromAccount: from, ToAccount: to,
-			MsgKey: key, EventTime: eventTime(c.now), UnreadMsgNum: u.unread},
+		body: chatapi.AfterMsgWithDraw{CallbackCommand: CommandAfterMsgWithDraw, FromAccount: from, ToAccount: to,
+			MsgKey: key, EventTime: ref(eventTime(c.now)), UnreadMsgNum: ref(int64(u.unread))},
 	})
 	return ok(), nil
 }

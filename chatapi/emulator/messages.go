@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 const (
@@ -179,23 +181,6 @@ type sendResponse struct {
 	MsgKey  string `json:"MsgKey"`
 }
 
-type afterSendMsg struct {
-	CallbackCommand string          `json:"CallbackCommand"`
-	FromAccount     string          `json:"From_Account"`
-	ToAccount       string          `json:"To_Account"`
-	MsgSeq          uint32          `json:"MsgSeq"`
-	MsgRandom       uint32          `json:"MsgRandom"`
-	MsgTime         int64           `json:"MsgTime"`
-	MsgKey          string          `json:"MsgKey"`
-	MsgID           string          `json:"MsgId"`
-	OnlineOnlyFlag  int             `json:"OnlineOnlyFlag"`
-	SendMsgResult   int             `json:"SendMsgResult"`
-	ErrorInfo       string          `json:"ErrorInfo"`
-	UnreadMsgNum    int             `json:"UnreadMsgNum"`
-	MsgBody         json.RawMessage `json:"MsgBody"`
-	CloudCustomData string          `json:"CloudCustomData,omitempty"`
-}
-
 // sendMsg serves openim/sendmsg.
 func (e *Emulator) sendMsg(c *call) (any, *apiError) {
 	req, aerr := parseSendMsg(c.obj, c.identifier)
@@ -283,10 +268,10 @@ func (r sendReq) dedupKey() dedupKey {
 func afterSend(m *message, unread int) callback {
 	return callback{
 		command: CommandAfterSendMsg, order: conversationKey(m.from, m.to),
-		body: afterSendMsg{
+		body: chatapi.AfterSendMsg{
 			CallbackCommand: CommandAfterSendMsg, FromAccount: m.from, ToAccount: m.to,
-			MsgSeq: m.seq, MsgRandom: m.random, MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
-			ErrorInfo: "send msg succeed", UnreadMsgNum: unread,
+			MsgSeq: int64(m.seq), MsgRandom: int64(m.random), MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
+			ErrorInfo: "send msg succeed", UnreadMsgNum: ref(int64(unread)),
 			MsgBody: m.body, CloudCustomData: m.cloudData,
 		},
 	}

@@ -1,19 +1,6 @@
 package emulator
 
-type receiptMsg struct {
-	FromAccount string `json:"From_Account"`
-	ToAccount   string `json:"To_Account"`
-	MsgKey      string `json:"MsgKey"`
-	MsgID       string `json:"MsgId"`
-}
-
-type afterReadReceipt struct {
-	CallbackCommand string       `json:"CallbackCommand"`
-	OperatorAccount string       `json:"Operator_Account"`
-	PeerAccount     string       `json:"Peer_Account"`
-	C2CMsgInfo      []receiptMsg `json:"C2CMsgInfo"`
-	EventTime       int64        `json:"EventTime"`
-}
+import "github.com/chatsync/chatsync/chatapi"
 
 // parseReceipt checks a c2c_msg_read_receipt body and returns the operator, the peer and the
 // MsgKeys acknowledged.
@@ -72,12 +59,12 @@ func (e *Emulator) readReceipt(c *call) (any, *apiError) {
 		return nil, fail(20003, "Peer_Account %q is invalid or not imported", peer)
 	}
 	ib := u.inbox[peer]
-	infos := make([]receiptMsg, len(keys))
+	infos := make([]chatapi.ReceiptMsgInfo, len(keys))
 	for i, k := range keys {
 		if ib == nil || len(ib.byKey[k]) == 0 {
 			return nil, fail(20001, "invalid packet: no message %s from %s to %s", k, peer, op)
 		}
-		infos[i] = receiptMsg{FromAccount: peer, ToAccount: op, MsgKey: k, MsgID: ib.byKey[k][0].id}
+		infos[i] = chatapi.ReceiptMsgInfo{FromAccount: peer, ToAccount: op, MsgKey: k, MsgID: ib.byKey[k][0].id}
 	}
 	for _, k := range keys {
 		for _, m := range ib.byKey[k] {
@@ -86,7 +73,7 @@ func (e *Emulator) readReceipt(c *call) (any, *apiError) {
 	}
 	e.cb.enqueue(callback{
 		command: CommandAfterMsgReadReceipt, order: conversationKey(op, peer),
-		body: afterReadReceipt{CallbackCommand: CommandAfterMsgReadReceipt, OperatorAccount: op,
+		body: chatapi.AfterMsgReadReceipt{CallbackCommand: CommandAfterMsgReadReceipt, OperatorAccount: op,
 			PeerAccount: peer, C2CMsgInfo: infos, EventTime: eventTime(c.now)},
 	})
 	return ok(), nil

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // maxUnreadPeers bounds get_c2c_unread_msg_num's Peer_Account.
@@ -26,15 +28,6 @@ func (e *Emulator) Unread(user string) (total int, perPeer map[string]int) {
 		}
 	}
 	return u.unread, perPeer
-}
-
-type afterMsgReport struct {
-	CallbackCommand string `json:"CallbackCommand"`
-	ReportAccount   string `json:"Report_Account"`
-	PeerAccount     string `json:"Peer_Account"`
-	LastReadTime    int64  `json:"LastReadTime"`
-	EventTime       int64  `json:"EventTime"`
-	UnreadMsgNum    int    `json:"UnreadMsgNum"`
 }
 
 // setMsgRead serves openim/admin_set_msg_read.
@@ -63,8 +56,8 @@ func (e *Emulator) setMsgRead(c *call) (any, *apiError) {
 	last := e.st.setRead(u, peer, readTime)
 	e.cb.enqueue(callback{
 		command: CommandAfterMsgReport, order: conversationKey(report, peer),
-		body: afterMsgReport{CallbackCommand: CommandAfterMsgReport, ReportAccount: report,
-			PeerAccount: peer, LastReadTime: last, EventTime: eventTime(c.now), UnreadMsgNum: u.unread},
+		body: chatapi.AfterMsgReport{CallbackCommand: CommandAfterMsgReport, ReportAccount: report,
+			PeerAccount: peer, LastReadTime: last, EventTime: ref(eventTime(c.now)), UnreadMsgNum: ref(int64(u.unread))},
 	})
 	return ok(), nil
 }

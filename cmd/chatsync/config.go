@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -231,8 +230,8 @@ func splitList(s string) []string {
 func (e *env) userIDs(name string) []string {
 	ids := e.list(name)
 	for _, id := range ids {
-		if len(id) > chatapi.MaxUserIDLen {
-			e.problem(name, "%q is longer than %d bytes", id, chatapi.MaxUserIDLen)
+		if err := chatapi.CheckUserID(id); err != nil {
+			e.problem(name, "%q %v", id, err)
 		}
 	}
 	return ids
@@ -261,20 +260,12 @@ func (e *env) redisURL(name string, required bool) *redisConfig {
 func (e *env) eventSecrets(name string) []string {
 	secrets := e.list(name)
 	for i, s := range secrets {
-		if !validWebhookSecret(s) {
-			e.problem(name, "entry %d is not whsec_ followed by the base64 of 16 to 64 bytes", i+1)
+		if _, err := tasks.ParseWebhookSecret(s); err != nil {
+			e.problem(name, "entry %d is not whsec_ followed by the base64 of %d to %d bytes", i+1,
+				tasks.MinWebhookKey, tasks.MaxWebhookKey)
 		}
 	}
 	return secrets
-}
-
-func validWebhookSecret(s string) bool {
-	raw, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return false
-	}
-	key, err := base64.StdEncoding.DecodeString(raw)
-	return err == nil && len(key) >= 16 && len(key) <= 64
 }
 
 // queueWeights reads "queue=weight,…" over the default weights. Every
@@ -389,16 +380,16 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 // talks to its own emulator with demo credentials.
 func (c *config) parseChat(e *env, m mode) {
 	if id := e.str("CHAT_SDKAPPID", ""); id != "" {
-		n, err := strconv.ParseUint(id, 10, 64)
-		if err != nil || n == 0 || n > 1<<31-1 {
-			e.problem("CHAT_SDKAPPID", "%q is not a positive 32-bit integer", id)
+		n, err := chatapi.ParseSDKAppID(id)
+		if err != nil {
+			e.problem("CHAT_SDKAPPID", "%v", err)
 		}
 		c.SDKAppID = n
 	} else if m != modeDev {
 		e.problem("CHAT_SDKAPPID", "required (the SDKAppID from the Chat console)")
 	}
-	if len(c.Admin) > chatapi.MaxUserIDLen {
-		e.problem("CHAT_ADMIN", "longer than %d bytes", chatapi.MaxUserIDLen)
+	if err := chatapi.CheckUserID(c.Admin); err != nil {
+		e.problem("CHAT_ADMIN", "%q %v", c.Admin, err)
 	}
 	if r := strings.ToLower(e.str("CHAT_REGION", "")); r != "" {
 		if chatapi.Region(r).Host() == "" {
@@ -428,8 +419,8 @@ func (c *config) checkCombinations(e *env, m mode) {
 	if c.SinkURL != "" && c.SinkSecret == "" {
 		e.problem("SINK_SECRET", "required with SINK_URL")
 	}
-	if c.SinkSecret != "" && !validWebhookSecret(c.SinkSecret) {
-		e.problem("SINK_SECRET", "not whsec_ followed by the base64 of 16 to 64 bytes")
+	if _, err := tasks.ParseWebhookSecret(c.SinkSecret); c.SinkSecret != "" && err != nil {
+		e.problem("SINK_SECRET", "not whsec_ followed by the base64 of %d to %d bytes", tasks.MinWebhookKey, tasks.MaxWebhookKey)
 	}
 	if m == modeDev && c.Redis == nil && c.WaitReplicas > 0 {
 		e.problem("REDIS_WAIT_REPLICAS", "needs REDIS_URL: dev's embedded Redis has no replicas")

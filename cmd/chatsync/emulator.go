@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
@@ -72,9 +72,9 @@ func parseEmulatorConfig(lookup func(string) (string, bool), faultFlags []string
 		LogFormat:     e.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
 	if id := e.required("CHAT_SDKAPPID"); id != "" {
-		n, err := strconv.ParseUint(id, 10, 64)
-		if err != nil || n == 0 || n > 1<<31-1 {
-			e.problem("CHAT_SDKAPPID", "%q is not a positive 32-bit integer", id)
+		n, err := chatapi.ParseSDKAppID(id)
+		if err != nil {
+			e.problem("CHAT_SDKAPPID", "%v", err)
 		}
 		c.SDKAppID = n
 	}

@@ -15,6 +15,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/chatsync/chatsync/tasks"
 	"github.com/chatsync/chatsync/webhook"
 )
 
@@ -88,10 +89,11 @@ func postEvent(ctx context.Context, url, secret, id string, ev webhook.Event) (s
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode event: %w", err)
 	}
-	wh, err := standardwebhooks.NewWebhook(secret)
+	key, err := tasks.ParseWebhookSecret(secret)
 	if err != nil {
-		return 0, nil, fmt.Errorf("EVENTS_SECRET is not whsec_ followed by base64") // the error may hold the secret's bytes
+		return 0, nil, fmt.Errorf("EVENTS_SECRET %w", err)
 	}
+	wh, _ := standardwebhooks.NewWebhookRaw(key) // it never fails
 	now := time.Now()
 	sig, err := wh.Sign(id, now, payload)
 	if err != nil {

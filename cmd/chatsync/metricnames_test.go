@@ -20,7 +20,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/chatsync/chatsync/chatapi"
-	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 // The files whose PromQL TestDeployedMetricsExist checks, relative to this
@@ -291,7 +290,7 @@ func postCallback(t *testing.T, serveURL, command string, signed bool, body stri
 	now := time.Now().Unix()
 	q := "SdkAppid=" + e2eSDKAppID + "&CallbackCommand=" + command + "&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
 	if signed {
-		q += "&RequestTime=" + strconv.FormatInt(now, 10) + "&Sign=" + emulator.CallbackSign(e2eToken, now)
+		q += "&RequestTime=" + strconv.FormatInt(now, 10) + "&Sign=" + chatapi.CallbackSign(e2eToken, now)
 	}
 	resp, err := http.Post(serveURL+"/callback?"+q, "application/json", strings.NewReader(body))
 	if err != nil {

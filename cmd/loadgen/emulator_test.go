@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,13 +12,15 @@ import (
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
+	"github.com/chatsync/chatsync/tasks"
+	"github.com/chatsync/chatsync/webhook"
 )
 
 const testKey = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 
-// newEmulator serves a Chat emulator over real HTTP and returns an
-// Inspector of it and a Chat client for it.
-func newEmulator(t *testing.T) (*Inspector, *chatapi.Client) {
+// newEmulator serves a Chat emulator over real HTTP and returns a client
+// of its inspection surface and a Chat client for it.
+func newEmulator(t *testing.T) (*emulatorClient, *chatapi.Client) {
 	t.Helper()
 	e, err := emulator.New(emulator.Config{SDKAppID: testAppID, SecretKey: testKey})
 	if err != nil {
@@ -29,82 +32,59 @@ func newEmulator(t *testing.T) (*Inspector, *chatapi.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewInspector(srv.URL, newHTTPClient(2)), c
+	return newEmulatorClient(srv.URL), c
 }
 
-func TestInspector(t *testing.T) {
+// The emulator client reads what Chat's side saw: unread counts, recorded
+// calls (which match a probe) and counters (calls and answers by API).
+func TestEmulatorClient(t *testing.T) {
 	ctx := context.Background()
-	in, chat := newEmulator(t)
-	ids := make([]string, 1500) // two import requests
+	em, chat := newEmulator(t)
+	ids := make([]string, 600) // two import requests
 	for i := range ids {
-		ids[i] = User(i)
+		ids[i] = user(i)
 	}
-	if err := in.ImportAccounts(ctx, ids); err != nil {
+	if err := em.importAccounts(ctx, ids); err != nil {
 		t.Fatal(err)
 	}
-	before, err := in.Stats(ctx)
+	before, err := em.stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, err := chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: User(1499), ToAccount: User(0), MsgBody: []chatapi.MsgElem{chatapi.TextElem("hi")}})
-	if err != nil {
-		t.Fatalf("sendmsg between imported users: %v", err)
-	}
-	u, err := in.Unread(ctx, User(0))
+	sent, err := chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: user(599), ToAccount: user(0), MsgBody: []chatapi.MsgElem{chatapi.TextElem("hi")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(EmulatorUnread{User: User(0), Total: 1, PerPeer: map[string]int{User(1499): 1}}, u); diff != "" {
-		t.Errorf("unread (-want +got):\n%s", diff)
+	if u, err := em.unread(ctx, user(0)); err != nil || u.Total != 1 || u.PerPeer[user(599)] != 1 {
+		t.Errorf("unread = %+v, %v; want 1 from %s", u, err, user(599))
 	}
-	if err := chat.SetMsgRead(ctx, chatapi.SetMsgReadRequest{ReportAccount: User(0), PeerAccount: User(1499), MsgReadTime: sent.MsgTime}); err != nil {
+	if err := chat.SetMsgRead(ctx, chatapi.SetMsgReadRequest{ReportAccount: user(0), PeerAccount: user(599), MsgReadTime: sent.MsgTime}); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.SetRateLimit(ctx, 1); err != nil {
+	if err := em.setRateLimit(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chat.GetUnread(ctx, User(0)); err != nil {
-		t.Fatal(err)
+	chat.GetUnread(ctx, user(0))
+	if _, err := chat.GetUnread(ctx, user(0)); sendOutcome(chatapi.SentMsg{}, err).label != "chat:60007" {
+		t.Errorf("second call in a second at 1/s: %v, want 60007", err)
 	}
-	if _, limited := chat.GetUnread(ctx, User(0)); chatErrLabel(limited) != "chat:60007" {
-		t.Errorf("second call in a second at 1/s: %v, want 60007", limited)
+	p := newProbes()
+	p.sent(request{from: user(599), to: user(0), msgTime: sent.MsgTime}, time.Now().Add(-time.Minute))
+	p.poll(ctx, em)()
+	if lat, n := p.result(); n != 1 || lat.N != 1 {
+		t.Errorf("the probe did not match the emulator's record of its set-read call: %d of %d", lat.N, n)
 	}
-
-	reqs, err := in.Requests(ctx, apiSetMsgRead, 10)
+	after, err := em.stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reqs) != 1 || reqs[0].ErrorCode != 0 || time.Since(reqs[0].Time) > time.Minute {
-		t.Fatalf("requests %+v, want the one admin_set_msg_read", reqs)
-	}
-	p := NewProbes()
-	p.Sent(Request{From: User(1499), To: User(0), MsgTime: sent.MsgTime}, reqs[0].Time.Add(-5*time.Millisecond))
-	if n := p.Observe(reqs); n != 1 {
-		t.Errorf("the probe did not match the emulator's record of the call (body %s)", reqs[0].Body)
-	}
-
-	after, err := in.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls, codes := CallsDiff(before, after)
-	wantCalls := map[string]int64{chatapi.APISendMsg: 1, chatapi.APISetMsgRead: 1, chatapi.APIUnread: 2}
-	if diff := cmp.Diff(wantCalls, calls); diff != "" {
+	want := apiCalls{Calls: map[string]int64{chatapi.APISetMsgRead: 1, chatapi.APIUnread: 2},
+		Codes: map[string]map[string]int64{chatapi.APISetMsgRead: {"0": 1}, chatapi.APIUnread: {"0": 1, "60007": 1}}}
+	if diff := cmp.Diff(want, callsBetween(before, after)); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]int64{"0": 1, "60007": 1}, codes[chatapi.APIUnread]); diff != "" {
-		t.Errorf("get_c2c_unread_msg_num answers (-want +got):\n%s", diff)
-	}
-}
-
-func TestInspectorErrors(t *testing.T) {
-	in, _ := newEmulator(t)
-	err := in.ImportAccounts(context.Background(), []string{fmt.Sprintf("%040d", 1)}) // longer than 32 bytes
-	if err == nil {
+	if err := em.importAccounts(ctx, []string{fmt.Sprintf("%040d", 1)}); err == nil {
 		t.Error("importing a 40-byte UserID: no error")
-	}
-	if _, err := NewInspector("http://127.0.0.1:1", newHTTPClient(1)).Stats(context.Background()); err == nil {
-		t.Error("Stats of nothing: no error")
 	}
 }
 
@@ -112,26 +92,86 @@ func TestInspectorErrors(t *testing.T) {
 // (empty) queues and the emulator are quiet.
 func TestDrainSeries(t *testing.T) {
 	ctx := context.Background()
-	in, chat := newEmulator(t)
-	_, aq := asynqSetup(t)
-	if err := in.ImportAccounts(ctx, []string{"a"}); err != nil {
+	em, chat := newEmulator(t)
+	_, aq, _ := setup(t)
+	if err := em.importAccounts(ctx, []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
-		time.Sleep(100 * time.Millisecond) // "the worker starts" after the drain does
+		time.Sleep(100 * time.Millisecond) // the worker starts after the drain does
 		for range 30 {
 			chat.GetUnread(ctx, "a")
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	r, err := drainSeries(ctx, in, aq, 50*time.Millisecond, 10*time.Second)
+	r, err := drainSeries(ctx, em, aq, 50*time.Millisecond, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Drained || r.Calls[chatapi.APIUnread] != 30 || r.RateLimited != 0 {
-		t.Errorf("drained %v, calls %v, 60007 × %d; want drained, 30 unread calls, none", r.Drained, r.Calls, r.RateLimited)
+	if s := r.Sustained[chatapi.APIUnread]; !r.Drained || r.Calls[chatapi.APIUnread] != 30 || r.RateLimited != 0 || s <= 0 || s > 1000 {
+		t.Errorf("drained %v, calls %v, 60007 × %d, sustained %.0f/s; want drained, 30 unread calls, none, about 100/s",
+			r.Drained, r.Calls, r.RateLimited, s)
 	}
-	if s := r.Sustained[chatapi.APIUnread]; s <= 0 || s > 1000 {
-		t.Errorf("sustained %.1f calls/s, want about 30 in 0.3 s", s)
+}
+
+// snapshots is an in-memory webhook.SnapshotReader.
+type snapshots struct {
+	mu sync.Mutex
+	m  map[string]*tasks.Snapshot
+}
+
+func (s *snapshots) Snapshot(_ context.Context, account string) (*tasks.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if snap, ok := s.m[account]; ok {
+		return snap, nil
+	}
+	return nil, fmt.Errorf("%s: %w", account, tasks.ErrNoSnapshot)
+}
+
+// A burst's user agrees when chatsync's snapshot, read through the real
+// unread API, has the emulator's total and every peer's count.
+func TestBurstAgrees(t *testing.T) {
+	ctx := context.Background()
+	em, chat := newEmulator(t)
+	client, _, opt := setup(t)
+	store := &snapshots{m: map[string]*tasks.Snapshot{}}
+	srv := httptest.NewServer(newWebhook(t, client, opt, webhook.Config{APIKey: "key-for-tests", Snapshots: store}))
+	defer srv.Close()
+	b := &burst{session: &session{options: &options{target: srv.URL, apiKey: "key-for-tests"}, em: em}, users: 1, peers: 2,
+		http: newHTTPClient(1), nonce: "t"}
+	u, p0, p1 := b.userID(0), b.peerID(0, 0), b.peerID(0, 1)
+	if err := em.importAccounts(ctx, []string{u, p0, p1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{p0, p0, p1} {
+		if _, err := chat.SendMsg(ctx, chatapi.SendMsgRequest{FromAccount: from, ToAccount: u, MsgBody: []chatapi.MsgElem{chatapi.TextElem("hi")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(n int) tasks.PeerCount { return tasks.PeerCount{Count: n, At: time.Now(), Source: tasks.SourceAPI} }
+	tests := []struct {
+		name string
+		snap *tasks.Snapshot
+		want bool
+	}{
+		{"no snapshot yet", nil, false},
+		{"total unknown", &tasks.Snapshot{Account: u, Peers: map[string]tasks.PeerCount{p0: count(2), p1: count(1)}}, false},
+		{"a peer behind", &tasks.Snapshot{Account: u, Total: 3, TotalKnown: true, Peers: map[string]tasks.PeerCount{p0: count(2)}}, false},
+		{"agrees", &tasks.Snapshot{Account: u, Total: 3, TotalKnown: true, Peers: map[string]tasks.PeerCount{p0: count(2), p1: count(1)}}, true},
+	}
+	for _, tt := range tests {
+		if tt.snap != nil {
+			store.mu.Lock()
+			store.m[u] = tt.snap
+			store.mu.Unlock()
+		}
+		if got, err := b.agrees(ctx, 0); err != nil || got != tt.want {
+			t.Errorf("%s: agrees = %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+	b.apiKey = "wrong"
+	if _, err := b.agrees(ctx, 0); err == nil {
+		t.Error("a wrong API key: no error")
 	}
 }

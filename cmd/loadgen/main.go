@@ -3,24 +3,9 @@
 // writes the benchmark report. It only ever targets the local machine
 // (127.0.0.1), and every request loop is bounded in count and time.
 //
-// Usage:
-//
-//	loadgen fire [flags]           signed callbacks and app events at serve; -e2e, -rss-pid
-//	loadgen raw [flags]            the raw asynq baseline: the same tasks by an asynq.Client
-//	loadgen handler [flags]        serve the hand-written net/http + asynq baseline
-//	loadgen redis [flags]          redis-benchmark LPUSH and EVALSHA, when installed
-//	loadgen burst [flags]          real messages through the emulator; snapshot convergence
-//	loadgen backlog-fill [flags]   a backlog of auto-read messages while no worker runs
-//	loadgen backlog-drain [flags]  calls per second per Chat API while workers drain it
-//	loadgen overload [flags]       the Chat-API budget: coalescing under bursts and 10× overload, memory
-//	loadgen flush [flags]          empty chatsync's Redis database between phases
-//	loadgen halfopen [flags]       serve's VmRSS with idle half-open connections; the cap
-//	loadgen machine [flags]        record the machine description
-//	loadgen report [flags]         write BENCHMARKS.md and its SVG chart from the results
-//
 // Every phase appends a JSON line to the file named by -out; report reads
-// it. scripts/bench.sh (make bench) runs the whole benchmark. Secrets come
-// from the same environment variables as chatsync's (CHAT_CALLBACK_TOKEN,
+// them. scripts/bench.sh (make bench) runs the whole benchmark. Secrets come
+// from chatsync's own environment variables (CHAT_CALLBACK_TOKEN,
 // EVENTS_SECRET, API_KEY, CHAT_SECRET_KEY) and are never printed.
 package main
 
@@ -30,134 +15,171 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+const usage = `usage: loadgen <command> [flags]
+
+commands:
+  fire           signed callbacks and app events at chatsync serve (-e2e, -rss-pid, -otlp),
+                 or the raw asynq baseline: their tasks enqueued by an asynq.Client (-system asynq)
+  handler        serve the hand-written net/http + asynq callback target (a second baseline)
+  otlp           a local OTLP/HTTP trace receiver that counts what it gets
+  burst          real messages through the emulator; unread calls and snapshot convergence
+  backlog-fill   a backlog of auto-read messages while no worker runs
+  backlog-drain  calls per second per Chat API while the workers drain it
+  overload       the Chat-API budget: coalescing under bursts and 10x overload, Redis memory
+  report         write BENCHMARKS.md from the results
+
+Run 'loadgen <command> -h' for a command's flags.
+`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = `usage: loadgen <command> [flags]
-
-commands:
-  fire           signed callbacks and app events at chatsync serve (-e2e, -rss-pid)
-  raw            the raw asynq baseline: the same tasks enqueued by an asynq.Client
-  handler        serve the hand-written net/http + asynq callback target (a second baseline)
-  redis          redis-benchmark LPUSH and EVALSHA, when installed
-  burst          real messages through the emulator; unread calls and snapshot convergence
-  backlog-fill   a backlog of auto-read messages while no worker runs
-  backlog-drain  calls per second per Chat API while the workers drain it
-  overload       the Chat-API budget: coalescing under bursts and 10x overload, Redis memory
-  flush          empty chatsync's Redis database between phases
-  halfopen       serve's VmRSS with idle half-open connections, and probes past the cap
-  machine        record the machine description
-  report         write BENCHMARKS.md and its SVG chart
-
-Run 'loadgen <command> -h' for a command's flags.
-`
-
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return errors.New("no command")
-	}
-	cmds := map[string]func(context.Context, []string, io.Writer) error{
-		"fire": cmdFire, "raw": cmdRaw, "handler": cmdHandler, "redis": cmdRedis, "burst": cmdBurst,
+	commands := map[string]func(context.Context, []string, io.Writer) error{
+		"fire": cmdFire, "handler": cmdHandler, "otlp": cmdOTLP, "burst": cmdBurst,
 		"backlog-fill": cmdBacklogFill, "backlog-drain": cmdBacklogDrain, "overload": cmdOverload,
-		"flush": cmdFlush, "halfopen": cmdHalfOpen, "machine": cmdMachine, "report": cmdReport,
+		"report": cmdReport,
 	}
-	cmd, ok := cmds[args[0]]
-	if !ok {
-		if h := strings.TrimLeft(args[0], "-"); h == "h" || h == "help" {
-			fmt.Fprint(stdout, usage)
-			return nil
-		}
-		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+	if len(args) > 0 && commands[args[0]] != nil {
+		return commands[args[0]](ctx, args[1:], stdout)
 	}
-	return cmd(ctx, args[1:], stdout)
+	fmt.Fprint(os.Stderr, usage)
+	if len(args) > 0 && strings.TrimLeft(args[0], "-") == "h" {
+		return nil
+	}
+	return errors.New("no such command")
 }
 
-func cmdFlush(ctx context.Context, args []string, _ io.Writer) error {
-	fs := flag.NewFlagSet("flush", flag.ContinueOnError)
-	redisURL := fs.String("redis", envOr("REDIS_URL", ""), "chatsync's Redis (loopback only; default $REDIS_URL)")
-	db := fs.Int("db", -1, "the database to empty (default the URL's)")
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// options are the flags every command has: where chatsync, the emulator
+// and Redis are, how to sign for them, and where results go.
+type options struct {
+	target, emulator, redisURL, out string
+	appID                           uint64
+	token, eventsSecret, apiKey     string
+	secretKey, admin                string
+	autoRead                        []string
+}
+
+func addOptions(fs *flag.FlagSet) *options {
+	o := &options{}
+	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "chatsync serve's base URL (loopback only)")
+	fs.StringVar(&o.emulator, "emulator", "http://127.0.0.1:9000", "the Chat emulator's base URL (loopback only)")
+	fs.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", ""), "chatsync's Redis (loopback only; default $REDIS_URL)")
+	fs.StringVar(&o.out, "out", "", "append the results to this JSON-lines file")
+	appID, _ := strconv.ParseUint(envOr("CHAT_SDKAPPID", "1400000000"), 10, 64)
+	fs.Uint64Var(&o.appID, "sdkappid", appID, "SDKAppID (default $CHAT_SDKAPPID)")
+	fs.StringVar(&o.token, "token", envOr("CHAT_CALLBACK_TOKEN", ""), "callback token (default $CHAT_CALLBACK_TOKEN)")
+	secret, _, _ := strings.Cut(envOr("EVENTS_SECRET", ""), ",")
+	fs.StringVar(&o.eventsSecret, "events-secret", secret, "app events' Standard Webhooks secret (default the first of $EVENTS_SECRET)")
+	fs.StringVar(&o.apiKey, "api-key", envOr("API_KEY", ""), "bearer key of GET /v1/users/{id}/unread (default $API_KEY)")
+	fs.StringVar(&o.secretKey, "secret-key", envOr("CHAT_SECRET_KEY", ""), "the app's secret key, for UserSigs (default $CHAT_SECRET_KEY)")
+	fs.StringVar(&o.admin, "admin", envOr("CHAT_ADMIN", "administrator"), "App admin account (default $CHAT_ADMIN)")
+	fs.Func("auto-read", "auto-read accounts, comma-separated (default $AUTO_READ_ACCOUNTS)", func(s string) error {
+		o.autoRead = splitList(s)
+		return nil
+	})
+	o.autoRead = splitList(os.Getenv("AUTO_READ_ACCOUNTS"))
+	return o
+}
+
+// parse parses args and checks that every address is a loopback one.
+func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opt, err := loopbackRedis(*redisURL)
+	var errs [3]error
+	o.target, errs[0] = loopbackURL("-target", o.target)
+	o.emulator, errs[1] = loopbackURL("-emulator", o.emulator)
+	if o.redisURL != "" {
+		_, errs[2] = o.redis()
+	}
+	return errors.Join(errs[:]...)
+}
+
+// redis returns the options of -redis, a loopback Redis.
+func (o *options) redis() (*redis.Options, error) {
+	opt, err := redis.ParseURL(o.redisURL)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("-redis: %w", err)
 	}
-	if *db >= 0 {
-		opt.DB = *db
+	host, _, err := net.SplitHostPort(opt.Addr)
+	if err == nil {
+		err = checkLoopback(host)
 	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	return flushChatsync(ctx, rdb)
-}
-
-func cmdMachine(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("machine", flag.ContinueOnError)
-	redisURL := fs.String("redis", envOr("REDIS_URL", ""), "the benchmark's Redis, for its version (default $REDIS_URL)")
-	out := fs.String("out", "", "append the description to this JSON-lines file")
-	note := fs.String("note", "", "instead of the machine, append this note to the results")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *note != "" {
-		return appendRecord(*out, recNote, *note)
-	}
-	var rdb *redis.Client
-	if *redisURL != "" {
-		opt, err := loopbackRedis(*redisURL)
-		if err != nil {
-			return err
-		}
-		rdb = redis.NewClient(opt)
-		defer rdb.Close()
-	}
-	m := describeMachine(ctx, rdb)
-	fmt.Fprintf(stdout, "machine: %s, %d cores, %d MiB, %s, redis %s\n", m.CPU, m.NProc, m.MemoryMB, m.GoVersion, m.Redis)
-	return appendRecord(*out, recMachine, m)
-}
-
-func cmdReport(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	in := fs.String("in", "", "the results file (JSON lines) of the run")
-	md := fs.String("md", "BENCHMARKS.md", "the report to write")
-	svg := fs.String("svg", "bench.svg", "the chart to write (linked from the report by its file name)")
-	command := fs.String("command", "make bench", "the command that produced the results, quoted in the report")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *in == "" {
-		return errors.New("-in is required")
-	}
-	res, err := readResults(*in)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("-redis: %w", err)
 	}
-	if err := writeReport(res, *md, *svg, *command); err != nil {
-		return err
+	return opt, nil
+}
+
+// checkLoopback fails unless host is a loopback address or localhost.
+func checkLoopback(host string) error {
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("host %q is not a loopback address: loadgen only targets 127.0.0.1", host)
 	}
-	for _, t := range buildView(res, *command, *svg).Targets {
-		fmt.Fprintf(stdout, "%-52s %-14s %s\n", t.Target, t.Status, t.Measured)
-	}
-	fmt.Fprintf(stdout, "wrote %s and %s\n", *md, *svg)
 	return nil
+}
+
+// loopbackURL checks that raw is an http URL of a loopback host and returns
+// it without a trailing slash.
+func loopbackURL(name, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err == nil && (u.Scheme != "http" || u.Host == "") {
+		err = errors.New("want http://127.0.0.1:port")
+	}
+	if err == nil {
+		err = checkLoopback(u.Hostname())
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", name, raw, err)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addLoop adds the flags that pace and bound a request loop, with defaults
+// from def, and returns the config they fill and the random seed.
+func addLoop(fs *flag.FlagSet, def loopConfig) (*loopConfig, *uint64) {
+	c, seed := &def, new(uint64)
+	fs.IntVar(&c.concurrency, "concurrency", def.concurrency, "concurrent requests (workers)")
+	fs.Float64Var(&c.rate, "rate", def.rate, "target requests per second over all workers; 0 = closed loop")
+	fs.DurationVar(&c.duration, "duration", def.duration, "stop starting requests after this long (at most 1h)")
+	fs.Int64Var(&c.requests, "requests", def.requests, "stop after this many requests")
+	fs.Uint64Var(seed, "seed", uint64(time.Now().UnixNano()), "random seed")
+	return c, seed
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,65 +13,66 @@ import (
 	"github.com/chatsync/chatsync/chatapi"
 )
 
-// writeResults appends a run's records to a results file, as the phases do.
-func writeResults(t *testing.T) string {
+// writeResults writes a run's records to a results file, as the phases do.
+func writeResults(t *testing.T, tracing bool) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "results.jsonl")
-	lat := func(p99 float64) Latency { return Latency{N: 100, P50: p99 / 4, P95: p99 / 2, P99: p99, Max: p99 * 2} }
-	recs := []struct {
-		typ string
-		v   any
-	}{
-		{recMachine, Machine{CPU: "Test CPU", NProc: 2, MemoryMB: 4096, GoVersion: "go1.26", Redis: "7.0.15", Date: "2026-01-01T00:00:00Z"}},
-		{recLoad, LoadResult{System: "asynq", Label: labelSweep, Concurrency: 1, PerSecond: 2000, Latency: lat(1)}},
-		{recLoad, LoadResult{System: "chatsync", Label: labelSweep, Concurrency: 1, PerSecond: 1500, Latency: lat(2), Errors: map[string]int64{"503": 2}}},
-		{recLoad, LoadResult{System: "asynq", Label: labelSweep, Concurrency: 8, PerSecond: 5000, Latency: lat(3),
-			CPU: map[string]float64{"loadgen": 100, "redis": 60}}},
-		{recLoad, LoadResult{System: "handler", Label: labelSweep, Concurrency: 8, PerSecond: 4800, Latency: lat(4)}},
-		{recLoad, LoadResult{System: "chatsync", Label: labelSweep, Concurrency: 8, PerSecond: 4200, Latency: lat(6),
-			CPU: map[string]float64{"loadgen": 90, "redis": 60, "serve": 140}}},
-		{recLoad, LoadResult{System: "chatsync", Label: labelHalf, Concurrency: 64, Rate: 2100, PerSecond: 2099, Latency: lat(12)}},
-		{recRedis, RedisResult{Test: "LPUSH", Concurrency: 8, Requests: 1000, PerSecond: 50000, P50: 0.1, P99: 0.5}},
-		{recE2E, E2EResult{Rate: 200, Events: 6000, Probes: 50, Matched: 50, CallbackToAPI: lat(120),
-			Calls: map[string]int64{chatapi.APISetMsgRead: 50, chatapi.APIUnread: 100}, CallsPerEvent: map[string]float64{chatapi.APISetMsgRead: 50.0 / 6000, chatapi.APIUnread: 100.0 / 6000},
-			Codes: map[string]map[string]int64{chatapi.APIUnread: {"0": 100}}, UnreadPerSendMsg: 0.02, Drained: true}},
-		{recBurst, BurstResult{Targets: 20, Peers: 5, Messages: 2000, AfterSendMsg: 2000, Calls: map[string]int64{chatapi.APIUnread: 60},
-			UnreadPerSendMsg: 0.03, Convergence: lat(800)}},
-		{recBacklog, BacklogResult{Phase: "fill", Messages: 4000, Queued: Backlog{Pending: 12000}}},
-		{recBacklog, BacklogResult{Phase: "drain", Drained: true, Seconds: 25,
-			Calls:     map[string]int64{chatapi.APISetMsgRead: 4000, chatapi.APIReadReceipt: 4000},
+	lat := func(p99 float64) latency { return latency{N: 100, P50: p99 / 4, P95: p99 / 2, P99: p99, Max: p99 * 2} }
+	load := func(system, label string, c int, perSecond, p99 float64, cpu map[string]float64) record {
+		return record{Load: &loadResult{System: system, Label: label, Concurrency: c, PerSecond: perSecond, Latency: lat(p99), CPU: cpu,
+			Tracing: label == "tracing", TraceRequests: map[bool]int64{true: 3}[tracing && system == systemTraced]}}
+	}
+	recs := []record{
+		load(systemRaw, "sweep", 1, 2000, 1, nil),
+		load(systemChatsync, "sweep", 1, 1500, 2, nil),
+		load(systemRaw, "sweep", 8, 5000, 3, map[string]float64{"loadgen": 100, "redis": 60}),
+		load(systemHandler, "sweep", 8, 4800, 4, nil),
+		load(systemChatsync, "sweep", 8, 4200, 6, map[string]float64{"loadgen": 90, "redis": 60, "serve": 140}),
+		load(systemHandler, "tracing", 8, 5000, 4, nil),
+		load(systemChatsync, "tracing", 8, 4400, 6, nil),
+		load(systemTraced, "tracing", 8, 4000, 6.5, nil),
+		load(systemChatsync, "tracing", 8, 4600, 6, nil),
+		load(systemTraced, "tracing", 8, 4200, 6.5, nil),
+		{Load: &loadResult{System: systemChatsync, Label: "half", Concurrency: 16, Rate: 2100, PerSecond: 2099, Latency: lat(12)}},
+		{E2E: &e2eResult{Rate: 200, Events: 6000, Probes: 50, Matched: 50, CallbackToAPI: lat(120), apiCalls: apiCalls{
+			Calls: map[string]int64{chatapi.APIUnread: 100}, Codes: map[string]map[string]int64{chatapi.APIUnread: {"0": 100}}},
+			CallsPerEvent: map[string]float64{chatapi.APIUnread: 100.0 / 6000}}},
+		{Burst: &burstResult{Users: 20, Peers: 5, Messages: 2000, AfterSendMsg: 2000, UnreadPerSendMsg: 0.03,
+			apiCalls: apiCalls{Calls: map[string]int64{chatapi.APIUnread: 60}}}},
+		{Backlog: &backlogResult{Phase: "fill", Messages: 4000, Queued: queued{Pending: 12000}}},
+		{Backlog: &backlogResult{Phase: "drain", Drained: true, Seconds: 25, RateLimited: 0,
+			apiCalls:  apiCalls{Calls: map[string]int64{chatapi.APISetMsgRead: 4000, chatapi.APIReadReceipt: 4000}},
 			Sustained: map[string]float64{chatapi.APISetMsgRead: 195, chatapi.APIReadReceipt: 185},
 			Busiest:   map[string]float64{chatapi.APISetMsgRead: 200, chatapi.APIReadReceipt: 200}}},
-		{recMemory, summarizeRSS(1, 1000, []RSSSample{{0, 0, 20000}, {1, 200, 40000}, {2, 1000, 41000}}, 0.2)},
-		{recOverload, OverloadResult{Scenario: scReads, Events: 2000, Seconds: 1, Calls: map[string]int64{chatapi.APISetMsgRead: 110},
-			AppliedAfterLast: 0.8, EventToCall: lat(300)}},
-		{recOverload, OverloadResult{Scenario: scReceipts, Events: 1000, Seconds: 1,
-			Calls: map[string]int64{chatapi.APISetMsgRead: 50, chatapi.APIReadReceipt: 80}, AppliedAfterLast: 2}},
-		{recOverload, OverloadResult{Scenario: scSustained, Events: 120000, Seconds: 60, Calls: map[string]int64{chatapi.APISetMsgRead: 11500},
-			PeakPerSecond: map[string]int64{chatapi.APISetMsgRead: 193}, Depth: []int{900, 1500, 1400}, EventToCall: lat(4800)}},
-		{recOverload, OverloadResult{Scenario: scBelow, Path: "chatsync", Events: 1000, Calls: map[string]int64{chatapi.APISetMsgRead: 1000},
-			EventToCall: lat(40)}},
-		{recOverload, OverloadResult{Scenario: scBelow, Path: "per-event", Events: 1000, Calls: map[string]int64{chatapi.APISetMsgRead: 1000},
-			EventToCall: lat(30)}},
-		{recOverload, OverloadResult{Scenario: scMemory, Events: 180000, Rate: 1000, MemoryBaseline: 1 << 20, MemorySamples: []int64{2 << 20, 40 << 20},
-			MemoryGrowth: 39 << 20, BytesPerRate: 39 << 20 / 1000}},
-		{recNote, "a note"},
+		{Memory: &memoryResult{Requests: 1000, WarmKiB: 40000, PeakAfterKiB: 41000, EndKiB: 41000, Samples: []rssSample{{2, 1000, 41000}}}},
+		{Overload: &overloadResult{Scenario: "reads", Events: 2000, Seconds: 1, AppliedAfterLast: 0.8, EventToCall: lat(300),
+			apiCalls: apiCalls{Calls: map[string]int64{chatapi.APISetMsgRead: 110}}}},
+		{Overload: &overloadResult{Scenario: "sustained", Events: 120000, Seconds: 60, Depth: []int{900, 1500, 1400},
+			SetReadPerSecond: []int64{190, 193}, PeakPerSecond: map[string]int64{chatapi.APISetMsgRead: 193}, EventToCall: lat(4800)}},
+		{Overload: &overloadResult{Scenario: "below", Path: "chatsync", Events: 1000, EventToCall: lat(40)}},
+		{Overload: &overloadResult{Scenario: "memory", Rate: 1000, MemoryBaseline: 1 << 20, MemoryGrowth: 39 << 20, BytesPerRate: 39 << 20 / 1000}},
+		{Note: "a note"},
 	}
 	for _, r := range recs {
-		if err := appendRecord(path, r.typ, r.v); err != nil {
+		if err := appendRecord(path, r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return path
 }
 
+const previousReport = `| concurrency | chatsync req/s | p50 ms | p95 ms | p99 ms | max ms | errors | raw asynq req/s | raw p99 ms | chatsync / raw | net/http+asynq req/s | its p99 ms | chatsync / net/http+asynq |
+| 8 | 6736 | 0.99 | 2.58 | 3.96 | 11.8 | - | 23377 | 1.55 | 0.29× | 7333 | 4.15 | 0.95× |
+| 8 | loadgen 75 + redis 56 + serve 130 = 261 | loadgen 41 + redis 31 = 72 | handler 114 = 237 | 0.39× |
+`
+
 func TestReport(t *testing.T) {
-	res, err := readResults(writeResults(t))
+	res, err := readResults(writeResults(t, true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := buildView(res, "make bench", "bench.svg")
-	want := []targetRow{
+	r := newReport(res, "make bench", "| CPU | Test CPU |", "| LPUSH | 8 | 50000 |", previousReport)
+	want := []target{
 		{"ingest ≥ 0.8 × raw asynq enqueue rate", "4200 vs 5000 req/s = 0.84× (at equal CPU 0.80×–0.80×)", "reached"},
 		{"p99 ack ≤ 10 ms at half the maximum throughput", "p99 12.00 ms at 2099 req/s", "missed"},
 		{"callback → Chat API p99 ≤ 250 ms at 200 events/s", "p99 120.0 ms at 200/s (50/50 probes)", "reached"},
@@ -78,90 +81,85 @@ func TestReport(t *testing.T) {
 		{"serve memory flat after warm-up", "39.1 → peak 40.0 MiB (+2 %) over 1000 callbacks", "reached"},
 		{"2,000 conversation.read over 40 conversations: ≤ 120 set-read calls, all applied ≤ 5 s after the last",
 			"110 calls for 2000 events; applied 0.80 s after the last", "reached"},
-		{"1,000 auto-read AfterSendMsg from 10 senders: ≤ 60 set-read, ≤ 70 receipt calls (batch 20), all receipted ≤ 10 s",
-			"50 set-read, 80 receipt calls for 1000 callbacks; receipted 2.00 s after the last", "missed"},
+		{"1,000 auto-read AfterSendMsg from 10 senders: ≤ 60 set-read, ≤ 70 receipt calls (batch 20), all receipted ≤ 10 s", "-", "not measured"},
 		{"10× overload (2,000 events/s over 1,000 conversations): ≤ 200 calls/s per API, no 60007, p99 event → call ≤ 5 s",
 			"peak 193 calls/s, 60007 × 0, p99 4800 ms (100 read points), queue depth at the end 1400", "reached"},
 		{"below the budget (50 events/s): p99 event → call ≤ 200 ms", "p99 40 ms (100 events)", "reached"},
 		{"Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", "39.9 KiB per callback/s, at 1000 callbacks/s (growth 39.0 MiB)", "reached"},
+		{"tracing on costs ≤ 10 % (ingest req/s and p99 ack, on vs off)", "4100 vs 4500 req/s = 0.91×, p99 6.50 vs 6.00 ms = 1.08×", "reached"},
+		{"tracing off costs ≤ 1 % (chatsync / net/http + asynq against the previous report's)", "0.90× now vs 0.95× in the previous report, at concurrency 8", "missed"},
 	}
-	if diff := cmp.Diff(want, v.Targets); diff != "" {
+	if diff := cmp.Diff(want, r.Targets); diff != "" {
 		t.Errorf("targets (-want +got):\n%s", diff)
 	}
-
-	dir := t.TempDir()
-	md, svg := filepath.Join(dir, "BENCHMARKS.md"), filepath.Join(dir, "bench.svg")
-	if err := writeReport(res, md, svg, "make bench"); err != nil {
+	var md bytes.Buffer
+	if err := reportTemplate.Execute(&md, r); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := string(b)
 	for _, s := range []string{
-		"| CPU | Test CPU |",
-		"| 1 | 1500 | 0.50 | 1.00 | 2.00 | 4.0 | 503=2 | 2000 | 1.00 | 0.75× |",
+		"| CPU | Test CPU |", "| LPUSH | 8 | 50000 |", "- a note",
+		"| 1 | 1500 | 0.50 | 1.00 | 2.00 | 4.0 | - | 2000 | 1.00 | 0.75× | - | - | - |",
 		"| 8 | 4200 | 1.50 | 3.00 | 6.00 | 12.0 | - | 5000 | 3.00 | 0.84× | 4800 | 4.00 | 0.88× |",
-		"| 1 | 1500 | 0.50 | 1.00 | 2.00 | 4.0 | 503=2 | 2000 | 1.00 | 0.75× | - | - | - |",
-		"hand-written net/http + asynq **4800 req/s** (ratio **0.88×**)",
-		"![throughput and p99 against concurrency](bench.svg)",
-		"| LPUSH | 8 | 50000 |",
 		"| 8 | loadgen 90 + redis 60 + serve 140 = 290 | loadgen 100 + redis 60 = 160 | - | 0.80× |",
-		"| 1 | - | - | - | - |",
-		"| callback → admin_set_msg_read | 30.0 | 60.0 | 120.0 | 240.0 | 50 / 50 |",
-		"| openim/get_c2c_unread_msg_num | 100 | 0.0167 | 0=100 |",
-		"| get_c2c_unread_msg_num per AfterSendMsg | **0.0300** |",
-		"| openim/admin_set_msg_read | 4000 | 195.0 | 200.0 | - |",
-		"| 2 | 1000 | 40.0 |",
-		"- a note",
-		"| reads | 2000 | 1.0 | 110 |",
-		"| below the budget, per-event | 1000 |",
-		"**40894 B per sustained callback/s**",
-		"![queue depth under 10× overload](bench-overload.svg)",
+		"x-axis \"concurrency\" [1, 8]", "line [1500.00, 4200.00]", "line [190.00, 193.00, 0.00]",
+		"| chatsync+tracing | 4000 | 1.62 | 6.50 | - | 3 | 0.0 |",
+		"| ingest req/s (mean) | 4500 | 4100 | 0.91× |",
+		"The receiver got 6 trace export requests",
+		"net/http + asynq baseline at concurrency 8: **0.90×** (previous report: 0.95×)",
+		"| reads | 2000 | 1.0 | 110 |", "**40894 B per sustained callback/s**",
 	} {
-		if !strings.Contains(out, s) {
-			t.Errorf("report lacks %q:\n%s", s, out)
+		if !strings.Contains(md.String(), s) {
+			t.Errorf("report lacks %q:\n%s", s, md.String())
 		}
 	}
-	if strings.Contains(out, "<no value>") {
-		t.Errorf("report has unfilled fields:\n%s", out)
+	if strings.Contains(md.String(), "<no value>") {
+		t.Errorf("report has unfilled fields:\n%s", md.String())
 	}
-	for _, f := range []string{svg, filepath.Join(dir, "bench-overload.svg")} {
-		if _, err := os.Stat(f); err != nil {
-			t.Errorf("chart: %v", err)
-		}
+	if got := previousRatio(md.String(), 8); got != 0.90 {
+		t.Errorf("previousRatio of this report = %v, want its tracing line's 0.90", got)
 	}
 }
 
-// A report of a run that measured nothing still renders, marking every
-// target "not measured".
-func TestReportEmpty(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "results.jsonl")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res, err := readResults(path)
+// Without trace exports the tracing section says tracing was not in
+// effect, and its target is not measured rather than passed.
+func TestReportTracingNotInEffect(t *testing.T) {
+	res, err := readResults(writeResults(t, false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, row := range buildView(res, "x", "x.svg").Targets {
-		if row.Status != "not measured" {
-			t.Errorf("%s: %s, want not measured", row.Target, row.Status)
+	r := newReport(res, "make bench", "", "", "")
+	var md bytes.Buffer
+	if err := reportTemplate.Execute(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "**Tracing was not in effect**") {
+		t.Errorf("report does not say tracing was not in effect:\n%s", md.String())
+	}
+	for _, tg := range r.Targets[len(r.Targets)-2:] {
+		if tg.Status != "not measured" {
+			t.Errorf("%s: %s, want not measured", tg.Target, tg.Status)
 		}
 	}
-	dir := t.TempDir()
-	if err := writeReport(res, filepath.Join(dir, "b.md"), filepath.Join(dir, "b.svg"), "x"); err != nil {
-		t.Fatal(err)
+	if !math.IsNaN(previousRatio("", 8)) {
+		t.Error("previousRatio of nothing is not NaN")
 	}
 }
 
-func TestReadResultsRejectsUnknown(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "results.jsonl")
-	if err := os.WriteFile(path, []byte(`{"type":"bogus","data":{}}`+"\n"), 0o644); err != nil {
+// The command writes the report of an empty run, every target not measured.
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	in, md := filepath.Join(dir, "results.jsonl"), filepath.Join(dir, "BENCHMARKS.md")
+	if err := os.WriteFile(in, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readResults(path); err == nil || !strings.Contains(err.Error(), "bogus") {
-		t.Errorf("readResults = %v, want an error naming the record type", err)
+	var out bytes.Buffer
+	if err := cmdReport(t.Context(), []string{"-in", in, "-md", md}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "not measured"); n != 13 {
+		t.Errorf("%d targets not measured, want all 13:\n%s", n, out.String())
+	}
+	if _, err := os.Stat(md); err != nil {
+		t.Error(err)
 	}
 }

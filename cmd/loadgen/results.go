@@ -4,130 +4,105 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 )
 
-// Record types of the results file: one JSON object a line,
-// {"type":…,"data":…}, appended by every phase and read by report.
-const (
-	recMachine  = "machine"
-	recLoad     = "load"
-	recRedis    = "redis"
-	recE2E      = "e2e"
-	recBurst    = "burst"
-	recBacklog  = "backlog"
-	recMemory   = "memory"
-	recOverload = "overload"
-	recNote     = "note"
-)
-
+// record is one line of the results file: exactly one of its fields set.
 type record struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
+	Load     *loadResult     `json:"load,omitempty"`
+	E2E      *e2eResult      `json:"e2e,omitempty"`
+	Burst    *burstResult    `json:"burst,omitempty"`
+	Backlog  *backlogResult  `json:"backlog,omitempty"`
+	Memory   *memoryResult   `json:"memory,omitempty"`
+	Overload *overloadResult `json:"overload,omitempty"`
+	Note     string          `json:"note,omitempty"`
 }
 
-// appendRecord appends one record to the results file at path; an empty
-// path appends nothing.
-func appendRecord(path, typ string, v any) error {
+// appendRecord appends rec to the results file at path ("": nowhere).
+func appendRecord(path string, rec record) error {
 	if path == "" {
 		return nil
 	}
-	data, err := json.Marshal(v)
+	line, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("encode %s record: %w", typ, err)
-	}
-	line, err := json.Marshal(record{Type: typ, Data: data})
-	if err != nil {
-		return fmt.Errorf("encode %s record: %w", typ, err)
+		return fmt.Errorf("encode record: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("results file: %w", err)
 	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("results file: %w", err)
+	_, err = f.Write(append(line, '\n'))
+	if err2 := f.Close(); err == nil {
+		err = err2
 	}
-	return f.Close()
+	return err
 }
 
-// Results is everything a results file holds, by record type.
-type Results struct {
-	Machine  *Machine
-	Loads    []LoadResult
-	Redis    []RedisResult
-	E2E      []E2EResult
-	Bursts   []BurstResult
-	Backlogs []BacklogResult
-	Memory   []MemoryResult
-	Overload []OverloadResult
-	Notes    []string
+// emit prints rec as the progress line of a phase and appends it.
+func emit(w io.Writer, path string, rec record) error {
+	line, _ := json.Marshal(rec)
+	fmt.Fprintf(w, "%.2000s\n", line)
+	return appendRecord(path, rec)
+}
+
+// results is everything a results file holds.
+type results struct {
+	loads    []loadResult
+	e2e      []e2eResult
+	bursts   []burstResult
+	backlogs []backlogResult
+	memory   []memoryResult
+	overload []overloadResult
+	notes    []string
 }
 
 // readResults reads the results file at path.
-func readResults(path string) (*Results, error) {
+func readResults(path string) (*results, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("results file: %w", err)
 	}
 	defer f.Close()
-	res := &Results{}
+	res := &results{}
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	sc.Buffer(nil, 64<<20)
 	for n := 1; sc.Scan(); n++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		if err := res.add(sc.Bytes()); err != nil {
+		var rec record
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
+		res.add(rec)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("results file: %w", err)
-	}
-	return res, nil
+	return res, sc.Err()
 }
 
-func (res *Results) add(line []byte) error {
-	var rec record
-	if err := json.Unmarshal(line, &rec); err != nil {
-		return err
+func (res *results) add(rec record) {
+	switch {
+	case rec.Load != nil:
+		res.loads = append(res.loads, *rec.Load)
+	case rec.E2E != nil:
+		res.e2e = append(res.e2e, *rec.E2E)
+	case rec.Burst != nil:
+		res.bursts = append(res.bursts, *rec.Burst)
+	case rec.Backlog != nil:
+		res.backlogs = append(res.backlogs, *rec.Backlog)
+	case rec.Memory != nil:
+		res.memory = append(res.memory, *rec.Memory)
+	case rec.Overload != nil:
+		res.overload = append(res.overload, *rec.Overload)
+	case rec.Note != "":
+		res.notes = append(res.notes, rec.Note)
 	}
-	var err error
-	switch rec.Type {
-	case recMachine:
-		res.Machine = new(Machine)
-		err = json.Unmarshal(rec.Data, res.Machine)
-	case recLoad:
-		err = appendJSON(rec.Data, &res.Loads)
-	case recRedis:
-		err = appendJSON(rec.Data, &res.Redis)
-	case recE2E:
-		err = appendJSON(rec.Data, &res.E2E)
-	case recBurst:
-		err = appendJSON(rec.Data, &res.Bursts)
-	case recBacklog:
-		err = appendJSON(rec.Data, &res.Backlogs)
-	case recMemory:
-		err = appendJSON(rec.Data, &res.Memory)
-	case recOverload:
-		err = appendJSON(rec.Data, &res.Overload)
-	case recNote:
-		err = appendJSON(rec.Data, &res.Notes)
-	default:
-		return fmt.Errorf("unknown record type %q", rec.Type)
-	}
-	if err != nil {
-		return fmt.Errorf("%s record: %w", rec.Type, err)
-	}
-	return nil
 }
 
-func appendJSON[T any](data []byte, dst *[]T) error {
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		return err
+// bestSweep returns the sweep's chatsync phase with the highest rate.
+func (res *results) bestSweep() *loadResult {
+	var best *loadResult
+	for i, l := range res.loads {
+		if l.Label == "sweep" && l.System == systemChatsync && l.Rate == 0 && (best == nil || l.PerSecond > best.PerSecond) {
+			best = &res.loads[i]
+		}
 	}
-	*dst = append(*dst, v)
-	return nil
+	return best
 }

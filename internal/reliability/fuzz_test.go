@@ -18,6 +18,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 	"github.com/chatsync/chatsync/webhook"
 )
@@ -93,8 +94,8 @@ func fuzzSign(rt string) string {
 func FuzzCallbackAuth(f *testing.F) {
 	rt := strconv.Itoa(fuzzNow)
 	body := AfterSendMsgBody(Message{From: "alice", To: "bot", Seq: 1, Random: 2, Time: fuzzNow, Key: "1_2_1700000000", Text: "hi"}, nil)
-	f.Add(CallbackQuery(strconv.Itoa(fuzzAppID), CommandAfterSendMsg, fuzzSign(rt), rt), body)
-	f.Add(CallbackQuery(strconv.Itoa(fuzzAppID), CommandAfterSendMsg, fuzzSign("1699999941"), "1699999941"), body)
+	f.Add(CallbackQuery(strconv.Itoa(fuzzAppID), chatapi.CommandAfterSendMsg, fuzzSign(rt), rt), body)
+	f.Add(CallbackQuery(strconv.Itoa(fuzzAppID), chatapi.CommandAfterSendMsg, fuzzSign("1699999941"), "1699999941"), body)
 	f.Add(CallbackQuery(strconv.Itoa(fuzzAppID), "C2C.CallbackBeforeSendMsg", fuzzSign(rt), rt), []byte(`{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`))
 	f.Add("SdkAppid=1400000001&CallbackCommand=C2C.CallbackAfterSendMsg&Sign=%30&RequestTime=+1700000000", body)
 	f.Add("SdkAppid=1400000001&SdkAppid=1&CallbackCommand=x&Sign=&RequestTime=", []byte(`{}`))
@@ -203,7 +204,7 @@ func validEventSignature(wh *standardwebhooks.Webhook, id, ts, sig string, body 
 func TestFuzzServerAccepts(t *testing.T) {
 	srv, enq, _ := fuzzServer(t)
 	rt := strconv.Itoa(fuzzNow)
-	cb := httptest.NewRequest(http.MethodPost, "/callback?"+CallbackQuery(strconv.Itoa(fuzzAppID), CommandAfterSendMsg, fuzzSign(rt), rt),
+	cb := httptest.NewRequest(http.MethodPost, "/callback?"+CallbackQuery(strconv.Itoa(fuzzAppID), chatapi.CommandAfterSendMsg, fuzzSign(rt), rt),
 		bytes.NewReader(AfterSendMsgBody(Message{From: "alice", To: "bot", Seq: 1, Random: 2, Time: fuzzNow, Key: "1_2_1700000000", Text: "hi"}, nil)))
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, cb)

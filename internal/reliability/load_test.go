@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // item is one request of a load: a batch of app events or one callback,
@@ -197,7 +199,7 @@ func (m mix) build(t *testing.T, h *Harness, prefix string) ([]item, map[string]
 		if err != nil {
 			t.Fatal(err)
 		}
-		callbacks = append(callbacks, callbackItem(CommandAfterSendMsg, AfterSendMsgBody(msgs[0], nil), AutoReadEffects(msgs[0])...))
+		callbacks = append(callbacks, callbackItem(chatapi.CommandAfterSendMsg, AfterSendMsgBody(msgs[0], nil), AutoReadEffects(msgs[0])...))
 	}
 	unread := map[string][]string{}
 	for k := range m.readerMessages {
@@ -210,7 +212,7 @@ func (m mix) build(t *testing.T, h *Harness, prefix string) ([]item, map[string]
 			unread[r] = append(unread[r], q)
 		}
 		total, _ := h.Emulator.Unread(r)
-		callbacks = append(callbacks, callbackItem(CommandAfterSendMsg, AfterSendMsgBody(msgs[0], &total)))
+		callbacks = append(callbacks, callbackItem(chatapi.CommandAfterSendMsg, AfterSendMsgBody(msgs[0], &total)))
 	}
 	return interleave(reads, receipts, callbacks), unread
 }

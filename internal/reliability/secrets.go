@@ -4,7 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"strings"
+
+	"github.com/chatsync/chatsync/tasks"
 )
 
 // Secrets are one deployment's credentials, random for every harness so
@@ -59,9 +60,8 @@ func randInt(n int) int {
 func (s Secrets) AddTo(sc *Scanner) {
 	sc.AddLiteral("CHAT_SECRET_KEY", s.SecretKey)
 	sc.AddLiteral("CHAT_CALLBACK_TOKEN", s.CallbackToken)
-	raw := strings.TrimPrefix(s.EventsSecret, "whsec_")
-	sc.AddLiteral("EVENTS_SECRET", raw)
-	if key, err := base64.StdEncoding.DecodeString(raw); err == nil {
+	if key, err := tasks.ParseWebhookSecret(s.EventsSecret); err == nil {
+		sc.AddLiteral("EVENTS_SECRET", base64.StdEncoding.EncodeToString(key))
 		sc.AddLiteral("EVENTS_SECRET key in hex", hex.EncodeToString(key))
 	}
 	sc.AddLiteral("API_KEY", s.APIKey)

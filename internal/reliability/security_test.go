@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/chatsync/chatsync/chatapi"
-	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 // TestBadInputRejected: forged, stale, misdirected, oversized, malformed
@@ -35,14 +34,14 @@ func TestBadInputRejected(t *testing.T) {
 	msg := Message{From: "alice", To: "bob", Seq: 7, Random: 9, Time: unix, Key: fmt.Sprintf("7_9_%d", unix), Text: "secret text " + marker}
 	valid := AfterSendMsgBody(msg, nil)
 	query := func(sign string, rt int64) string {
-		return CallbackQuery(appID, CommandAfterSendMsg, sign, strconv.FormatInt(rt, 10))
+		return CallbackQuery(appID, chatapi.CommandAfterSendMsg, sign, strconv.FormatInt(rt, 10))
 	}
 	callback := func(rawQuery string, body []byte) func() Reply {
 		return func() Reply { return s.PostCallback(ctx, rawQuery, body) }
 	}
 	signed := func(body []byte) func() Reply {
 		return func() Reply {
-			return s.PostCallback(ctx, s.CallbackQuery(CommandAfterSendMsg, time.Now().Unix()), body)
+			return s.PostCallback(ctx, s.CallbackQuery(chatapi.CommandAfterSendMsg, time.Now().Unix()), body)
 		}
 	}
 	// A callback body with a field nested 100 deep, one with a byte that
@@ -95,19 +94,19 @@ func TestBadInputRejected(t *testing.T) {
 		want int
 	}{
 		{"callback: forged Sign", callback(query(strings.Repeat("ab", 32), unix), valid), 401},
-		{"callback: Sign made with another token", callback(query(emulator.CallbackSign("not-the-token", unix), unix), valid), 401},
+		{"callback: Sign made with another token", callback(query(chatapi.CallbackSign("not-the-token", unix), unix), valid), 401},
 		{"callback: Sign in upper case", callback(query(strings.ToUpper(s.Sign(unix)), unix), valid), 401},
 		{"callback: stale RequestTime", callback(query(s.Sign(unix-120), unix-120), valid), 401},
 		{"callback: future RequestTime", callback(query(s.Sign(unix+120), unix+120), valid), 401},
-		{"callback: RequestTime not a number", callback(CallbackQuery(appID, CommandAfterSendMsg, s.Sign(unix), "1e9"), valid), 401},
+		{"callback: RequestTime not a number", callback(CallbackQuery(appID, chatapi.CommandAfterSendMsg, s.Sign(unix), "1e9"), valid), 401},
 		{"callback: missing Sign", callback(query("", unix), valid), 401},
-		{"callback: missing RequestTime", callback(CallbackQuery(appID, CommandAfterSendMsg, s.Sign(unix), ""), valid), 401},
-		{"callback: wrong SdkAppid", callback(CallbackQuery(appID+"1", CommandAfterSendMsg, s.Sign(unix), strconv.FormatInt(unix, 10)), valid), 403},
-		{"callback: missing SdkAppid", callback(CallbackQuery("", CommandAfterSendMsg, s.Sign(unix), strconv.FormatInt(unix, 10)), valid), 400},
+		{"callback: missing RequestTime", callback(CallbackQuery(appID, chatapi.CommandAfterSendMsg, s.Sign(unix), ""), valid), 401},
+		{"callback: wrong SdkAppid", callback(CallbackQuery(appID+"1", chatapi.CommandAfterSendMsg, s.Sign(unix), strconv.FormatInt(unix, 10)), valid), 403},
+		{"callback: missing SdkAppid", callback(CallbackQuery("", chatapi.CommandAfterSendMsg, s.Sign(unix), strconv.FormatInt(unix, 10)), valid), 400},
 		{"callback: Sign given twice", callback(query(s.Sign(unix), unix)+"&Sign="+strings.Repeat("0", 64), valid), 400},
 		{"callback: oversize body", signed(big), 413},
 		{"callback: oversize chunked body", func() Reply {
-			return s.DoReader(ctx, http.MethodPost, "/callback?"+s.CallbackQuery(CommandAfterSendMsg, time.Now().Unix()),
+			return s.DoReader(ctx, http.MethodPost, "/callback?"+s.CallbackQuery(chatapi.CommandAfterSendMsg, time.Now().Unix()),
 				http.Header{"Content-Type": {"application/json"}}, io.MultiReader(bytes.NewReader(big)))
 		}, 413},
 		{"callback: deeply nested JSON", signed(deep), 400},
@@ -210,7 +209,7 @@ func TestReplayIsIdempotent(t *testing.T) {
 	msg := Message{From: "alice", To: "bob", Seq: 1, Random: 2, Time: time.Now().Unix(), Key: "1_2_3", Text: h.Secrets.BodyMarker}
 	cb := AfterSendMsgBody(msg, nil)
 	for i := range 3 {
-		if r := s.Callback(ctx, CommandAfterSendMsg, cb); !r.ChatOK() {
+		if r := s.Callback(ctx, chatapi.CommandAfterSendMsg, cb); !r.ChatOK() {
 			t.Errorf("callback delivery %d: %s", i+1, r)
 		}
 	}

@@ -14,7 +14,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
+	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/tasks"
 )
 
 // Sender plays Chat and the app backend towards one `chatsync serve`: it
@@ -33,10 +34,11 @@ type Sender struct {
 // NewSender returns a Sender posting to baseURL ("http://127.0.0.1:port")
 // with the credentials in sec.
 func NewSender(baseURL string, sec Secrets, sc *Scanner) (*Sender, error) {
-	wh, err := standardwebhooks.NewWebhook(sec.EventsSecret)
+	key, err := tasks.ParseWebhookSecret(sec.EventsSecret)
 	if err != nil {
-		return nil, fmt.Errorf("events secret: %w", err)
+		return nil, fmt.Errorf("events secret %w", err)
 	}
+	wh, _ := standardwebhooks.NewWebhookRaw(key) // it never fails
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	return &Sender{
@@ -87,7 +89,7 @@ func (r Reply) String() string {
 
 // Sign returns the Sign of requestTime, recording it for the log scan.
 func (s *Sender) Sign(requestTime int64) string {
-	sign := emulator.CallbackSign(s.token, requestTime)
+	sign := chatapi.CallbackSign(s.token, requestTime)
 	s.scanner.AddToken("a Sign sent", sign)
 	return sign
 }

@@ -72,44 +72,25 @@ type Message struct {
 
 // AfterSendMsgBody returns the C2C.CallbackAfterSendMsg body Chat sends
 // for m (tencent-chat.md §5.3), with UnreadMsgNum when unread is not nil.
+// Its text is both the message body and the CloudCustomData.
 func AfterSendMsgBody(m Message, unread *int) []byte {
-	type content struct {
-		Text string `json:"Text"`
-	}
-	type elem struct {
-		MsgType    string  `json:"MsgType"`
-		MsgContent content `json:"MsgContent"`
-	}
-	body := struct {
-		CallbackCommand string `json:"CallbackCommand"`
-		From            string `json:"From_Account"`
-		To              string `json:"To_Account"`
-		MsgSeq          uint32 `json:"MsgSeq"`
-		MsgRandom       uint32 `json:"MsgRandom"`
-		MsgTime         int64  `json:"MsgTime"`
-		MsgKey          string `json:"MsgKey"`
-		MsgID           string `json:"MsgId"`
-		OnlineOnlyFlag  int    `json:"OnlineOnlyFlag"`
-		SendMsgResult   int    `json:"SendMsgResult"`
-		ErrorInfo       string `json:"ErrorInfo"`
-		UnreadMsgNum    *int   `json:"UnreadMsgNum,omitempty"`
-		MsgBody         []elem `json:"MsgBody"`
-		CloudCustomData string `json:"CloudCustomData"`
-	}{
-		CallbackCommand: CommandAfterSendMsg,
-		From:            m.From, To: m.To,
-		MsgSeq: m.Seq, MsgRandom: m.Random, MsgTime: m.Time, MsgKey: m.Key,
+	msgBody, _ := json.Marshal([]chatapi.MsgElem{chatapi.TextElem(m.Text)}) // cannot fail
+	body := chatapi.AfterSendMsg{
+		CallbackCommand: chatapi.CommandAfterSendMsg,
+		FromAccount:     m.From, ToAccount: m.To,
+		MsgSeq: int64(m.Seq), MsgRandom: int64(m.Random), MsgTime: m.Time, MsgKey: m.Key,
 		MsgID:         fmt.Sprintf("144115233406643804-%d-%d", m.Time, m.Random),
-		SendMsgResult: 0, ErrorInfo: "send msg succeed", UnreadMsgNum: unread,
-		MsgBody:         []elem{{MsgType: "TIMTextElem", MsgContent: content{Text: m.Text}}},
+		SendMsgResult: 0, ErrorInfo: "send msg succeed",
+		MsgBody:         msgBody,
 		CloudCustomData: m.Text,
+	}
+	if unread != nil {
+		n := int64(*unread)
+		body.UnreadMsgNum = &n
 	}
 	b, _ := json.Marshal(body) // cannot fail
 	return b
 }
-
-// CommandAfterSendMsg is the callback command of a delivered message.
-const CommandAfterSendMsg = "C2C.CallbackAfterSendMsg"
 
 // AutoReadEffects returns the calls an acknowledged AfterSendMsg callback
 // for m must cause when m.To is an auto-read account: set-read up to
