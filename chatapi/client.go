@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Region is a Chat data centre. The REST domain must match the region the
@@ -101,6 +103,9 @@ type Config struct {
 	// Observe, when set, is called after every HTTP attempt: for metrics.
 	// It must be safe for concurrent use and fast.
 	Observe func(Call)
+	// TracerProvider, when set, makes a span of every call (see trace.go).
+	// Nil means no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Call describes one HTTP attempt, for Config.Observe.
@@ -120,6 +125,7 @@ type Client struct {
 	sigs     *sigCache
 	observe  func(Call)
 	before   func(ctx context.Context, api string) error
+	tracer   trace.Tracer // nil: no tracing
 }
 
 // WithBeforeCall returns a Client that calls fn before every HTTP attempt,
@@ -175,7 +181,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	var tracer trace.Tracer
+	if cfg.TracerProvider != nil {
+		tracer = cfg.TracerProvider.Tracer("github.com/chatsync/chatsync/chatapi")
+	}
 	return &Client{
+		tracer:   tracer,
 		base:     base,
 		sdkAppID: strconv.FormatUint(cfg.SDKAppID, 10),
 		admin:    cfg.Admin,
@@ -220,7 +231,12 @@ const maxResponse = 4 << 20
 // failure comes back as *Error. On ErrorCode 70001 or 70052 it regenerates
 // the UserSig and tries once more. Do is the building block of the typed
 // methods; use it for APIs they do not cover.
-func (c *Client) Do(ctx context.Context, api string, in any, out Response) error {
+func (c *Client) Do(ctx context.Context, api string, in any, out Response) (err error) {
+	if c.tracer != nil {
+		var end func(error)
+		ctx, end = c.startSpan(ctx, api)
+		defer func() { end(err) }()
+	}
 	body, err := json.Marshal(in)
 	if err != nil {
 		return &Error{API: api, Info: "encode request", Err: errors.Join(ErrInvalidRequest, err)}
@@ -235,6 +251,9 @@ func (c *Client) Do(ctx context.Context, api string, in any, out Response) error
 			return &Error{API: api, Info: "sign request", Err: err}
 		}
 		*out.envelope() = Envelope{}
+		if c.tracer != nil {
+			trace.SpanFromContext(ctx).SetAttributes(AttrSigRenewed.Bool(true))
+		}
 		err = c.attempt(ctx, api, sig, body, out)
 	}
 	return err
@@ -251,6 +270,9 @@ func (c *Client) attempt(ctx context.Context, api, sig string, body []byte, out 
 	code, status, err := c.roundTrip(ctx, api, sig, body, out)
 	if c.observe != nil {
 		c.observe(Call{API: api, Code: code, HTTPStatus: status, Duration: time.Since(start)})
+	}
+	if c.tracer != nil {
+		noteAttempt(ctx, code, status)
 	}
 	return err
 }

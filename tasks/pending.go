@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chatsync/chatsync/chatapi"
 )
@@ -132,19 +133,19 @@ func (w *Worker) handleSetRead(ctx context.Context, t *asynq.Task) error {
 	if ctx, err = w.lim.reserve(ctx, chatapi.APISetMsgRead); err != nil {
 		return err // a *RateLimitError, or Redis's: retried either way
 	}
-	want, err := takeReadScript.Run(ctx, w.rdb, []string{key, spacing}, p.Gen, p.ReadTime, PendingTTL.Milliseconds(),
-		w.interval.Milliseconds()).Int64()
+	want, links, err := w.takeRead(ctx, p, []string{key, spacing}, p.Gen, p.ReadTime, PendingTTL.Milliseconds(),
+		w.interval.Milliseconds())
 	if err != nil {
 		return fmt.Errorf("take read point of %s/%s: %w", p.Account, p.Peer, err)
 	}
 	if want == 0 {
 		return nil
 	}
-	err = w.chat.SetMsgRead(ctx, chatapi.SetMsgReadRequest{ReportAccount: p.Account, PeerAccount: p.Peer, MsgReadTime: want})
+	err = w.chat.SetMsgRead(w.linkCall(ctx, links), chatapi.SetMsgReadRequest{ReportAccount: p.Account, PeerAccount: p.Peer, MsgReadTime: want})
 	if err != nil {
 		return w.chatError(err)
 	}
-	if err := commitReadScript.Run(ctx, w.rdb, []string{key}, want, AppliedTTL.Milliseconds()).Err(); err != nil {
+	if err := w.commitRead(ctx, p, want, links); err != nil {
 		return fmt.Errorf("commit read point of %s/%s: %w", p.Account, p.Peer, err)
 	}
 	return nil
@@ -215,15 +216,18 @@ func (w *Worker) handleReadReceipt(ctx context.Context, t *asynq.Task) error {
 	for _, k := range p.MsgKeys {
 		args = append(args, k)
 	}
-	batch, err := takeReceiptsScript.Run(ctx, w.rdb, keys, args...).StringSlice()
+	batch, links, err := w.takeReceipts(ctx, p, keys, args...)
 	if err != nil {
 		return fmt.Errorf("take receipts of %s/%s: %w", p.Account, p.Peer, err)
 	}
 	if len(batch) == 0 {
 		return nil
 	}
-	rejected, err := w.sendReceipts(ctx, p, batch)
+	rejected, err := w.sendReceipts(w.linkCall(ctx, links), p, batch)
 	if err != nil {
+		return err
+	}
+	if err := w.pruneReceiptLinks(ctx, p); err != nil {
 		return err
 	}
 	if err := w.nextReceipts(ctx, p); err != nil {
@@ -334,7 +338,7 @@ func (w *Worker) nextReceipts(ctx context.Context, p pending) error {
 	if gen == "" {
 		return nil // nothing pending
 	}
-	next, _, err := w.tasks.conversationTask(TypeReadReceipt, p.Account, p.Peer, gen)
+	next, _, err := w.builder(ctx).conversationTask(TypeReadReceipt, p.Account, p.Peer, gen)
 	if err != nil {
 		return err
 	}
@@ -355,6 +359,7 @@ type Intake struct {
 	waitReplicas int
 	waitTimeout  time.Duration
 	metrics      *IntakeMetrics
+	traced       bool // carry the caller's trace context (see trace.go)
 }
 
 // IntakeConfig configures an Intake. Redis and Enqueuer are required.
@@ -371,6 +376,10 @@ type IntakeConfig struct {
 	// Metrics, when set, counts accepted inputs per API and how many joined
 	// a waiting call (see NewIntakeMetrics).
 	Metrics *IntakeMetrics
+	// TracerProvider, when set, turns tracing on: the trace context of
+	// Accept's caller goes with the input to its tasks and calls (see
+	// trace.go). The intake makes no span of its own. Nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Bounds of IntakeConfig.WaitTimeout. The maximum keeps WAIT's reply
@@ -409,7 +418,7 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 		cfg.WaitTimeout = DefaultWaitTimeout
 	}
 	return &Intake{rdb: cfg.Redis, enq: cfg.Enqueuer, tasks: cfg.Tasks, waitReplicas: cfg.WaitReplicas,
-		waitTimeout: cfg.WaitTimeout, metrics: cfg.Metrics}, nil
+		waitTimeout: cfg.WaitTimeout, metrics: cfg.Metrics, traced: cfg.TracerProvider != nil}, nil
 }
 
 // Input is one callback or app event and the work it asks for. SetRead,
@@ -497,7 +506,7 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	ts, ids, err := in.taskList(x, m)
+	ts, ids, err := in.taskList(in.builder(ctx), x, m)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -523,7 +532,7 @@ func (in *Intake) Accept(ctx context.Context, x Input) (Accepted, error) {
 // mark would add a round trip, and a redelivery finding it would enqueue
 // the task again anyway.
 func (in *Intake) acceptUnread(ctx context.Context, x Input, token string) (Accepted, error) {
-	t, id, err := in.tasks.unread(*x.Unread, x.ID)
+	t, id, err := in.builder(ctx).unread(*x.Unread, x.ID)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -567,6 +576,7 @@ func (in *Intake) merge(ctx context.Context, x Input, token string) (bool, mark,
 	}
 	args[5] = peer
 	keys := []string{seenKey(token), readKey(x.Account, peer), rcptKey(x.Account, peer), rcptGenKey(x.Account, peer)}
+	keys, args = in.traceArgs(ctx, x, peer, keys, args)
 	v, err := intakeScript.Run(ctx, in.rdb, keys, args...).Slice()
 	if err != nil {
 		return false, mark{}, fmt.Errorf("accept input: %w", err)
@@ -586,7 +596,7 @@ func (in *Intake) merge(ctx context.Context, x Input, token string) (bool, mark,
 }
 
 // taskList returns the tasks of x that m names, and their IDs.
-func (in *Intake) taskList(x Input, m mark) ([]*asynq.Task, []string, error) {
+func (in *Intake) taskList(b Builder, x Input, m mark) ([]*asynq.Task, []string, error) {
 	var ts []*asynq.Task
 	var ids []string
 	add := func(t *asynq.Task, id string, err error) error {
@@ -596,17 +606,17 @@ func (in *Intake) taskList(x Input, m mark) ([]*asynq.Task, []string, error) {
 		return err
 	}
 	if m.SetRead != "" {
-		if err := add(in.tasks.conversationTask(TypeSetRead, m.Account, m.Peer, m.SetRead)); err != nil {
+		if err := add(b.conversationTask(TypeSetRead, m.Account, m.Peer, m.SetRead)); err != nil {
 			return nil, nil, err
 		}
 	}
 	if m.Receipt != "" {
-		if err := add(in.tasks.conversationTask(TypeReadReceipt, m.Account, m.Peer, m.Receipt)); err != nil {
+		if err := add(b.conversationTask(TypeReadReceipt, m.Account, m.Peer, m.Receipt)); err != nil {
 			return nil, nil, err
 		}
 	}
 	if x.Unread != nil {
-		if err := add(in.tasks.unread(*x.Unread, x.ID)); err != nil {
+		if err := add(b.unread(*x.Unread, x.ID)); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -94,7 +94,7 @@ func newSink(rawURL, secret string, allowHTTP bool, client *http.Client) (*sink,
 }
 
 func (w *Worker) enqueueNotify(ctx context.Context, account, token string) error {
-	t, err := w.tasks.SinkNotify(SinkNotify{Account: account, Token: token}, account, token)
+	t, err := w.builder(ctx).SinkNotify(SinkNotify{Account: account, Token: token}, account, token)
 	if err != nil {
 		return err
 	}

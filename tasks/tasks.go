@@ -73,6 +73,10 @@ type Builder struct {
 	// bookkeeping tasks are not retained. Duplicates are recognised by the
 	// Intake, not by retained tasks.
 	Retention time.Duration
+
+	// The W3C trace context the tasks carry in their headers, set only
+	// with tracing (see trace.go).
+	traceparent, tracestate string
 }
 
 func (b Builder) opts(queue, id string) []asynq.Option {
@@ -227,7 +231,7 @@ func (b Builder) build(typ, queue string, payload any, invalid error, retain boo
 	if !retain {
 		opts = append(opts, asynq.Retention(0))
 	}
-	return asynq.NewTask(typ, data, opts...), id, nil
+	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), opts...), id, nil
 }
 
 // dropID returns a task and its error, for the exported constructors.

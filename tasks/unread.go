@@ -131,7 +131,7 @@ func (w *Worker) release(ctx context.Context, key, token string, cause error) er
 // schedules again finds it already there; a refresh postponing itself
 // passes a fresh nonce, since its own ID is still taken.
 func (w *Worker) enqueueRefresh(ctx context.Context, account, token, nonce string, in time.Duration) error {
-	t, err := w.tasks.Refresh(Refresh{Account: account, Token: token}, account, token, nonce)
+	t, err := w.builder(ctx).Refresh(Refresh{Account: account, Token: token}, account, token, nonce)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chatsync/chatsync/chatapi"
 )
@@ -99,6 +100,9 @@ type Config struct {
 
 	Logger     *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // metrics are registered here when set
+	// TracerProvider, when set, traces every task run and carries the
+	// trace context on (see trace.go). Nil: no tracing.
+	TracerProvider trace.TracerProvider
 	// Now stamps measurements and drives the debounce (default time.Now).
 	// asynq schedules by the real clock whatever Now says.
 	Now func() time.Time
@@ -124,6 +128,7 @@ type Worker struct {
 	log            *slog.Logger
 	metrics        *metrics // nil without a Registerer
 	now            func() time.Time
+	tracer         trace.Tracer // nil: no tracing
 }
 
 // NewWorker returns a Worker for cfg, or an error naming every invalid
@@ -183,6 +188,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 		log:            cfg.Logger,
 		metrics:        m,
 		now:            cfg.Now,
+		tracer:         newTracer(cfg.TracerProvider),
 	}, nil
 }
 
@@ -230,8 +236,12 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// Register adds the handlers of every chatsync task type to mux.
+// Register adds the handlers of every chatsync task type to mux and, with
+// a TracerProvider, the middleware that traces each task run.
 func (w *Worker) Register(mux *asynq.ServeMux) {
+	if w.tracer != nil {
+		mux.Use(w.traceTask)
+	}
 	mux.Handle(TypeSetRead, w.handler(TypeSetRead, w.handleSetRead))
 	mux.Handle(TypeReadReceipt, w.handler(TypeReadReceipt, w.handleReadReceipt))
 	mux.Handle(TypeUnread, w.handler(TypeUnread, w.handleUnread))

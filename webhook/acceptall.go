@@ -29,7 +29,7 @@ func (s *Server) acceptAll(ctx context.Context, xs []tasks.Input) ([]tasks.Accep
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(xs); i = int(next.Add(1) - 1) {
 				var err error
-				if res[i], err = s.intake.Accept(ctx, xs[i]); err != nil {
+				if res[i], err = s.accept(ctx, xs[i], len(xs) > 1); err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}

@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
@@ -109,6 +110,10 @@ type Config struct {
 	// command and result, and app events by type and result. Nil means no
 	// metrics.
 	Registerer prometheus.Registerer
+
+	// TracerProvider, when set, makes a span of every callback and event
+	// request (see trace.go). Nil means no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is chatsync's HTTP ingest. It is safe for concurrent use.
@@ -132,6 +137,7 @@ type Server struct {
 	bufs           sync.Pool // of *body
 	ids            *requestIDs
 	rejected       rejectedLog
+	tracer         trace.Tracer // nil: no tracing
 }
 
 // New returns a Server for cfg, or an error naming every invalid field.
@@ -186,6 +192,9 @@ func New(cfg Config) (*Server, error) {
 	if s.ids, err = newRequestIDs(); err != nil {
 		return nil, err
 	}
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer("github.com/chatsync/chatsync/webhook")
+	}
 	s.e = s.newEcho(cfg.APIKey != "")
 	if s.token == "" {
 		s.log.Warn("chat callbacks are not authenticated: CallbackToken is empty and AllowInsecureCallbacks is set")
@@ -235,6 +244,9 @@ func (s *Server) newEcho(unreadAPI bool) *echo.Echo {
 			Generator:    s.ids.next,
 		}),
 	)
+	if s.tracer != nil {
+		e.Use(s.traceRequests)
+	}
 	if s.m != nil {
 		e.Use(s.m.middleware)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
@@ -27,6 +28,9 @@ type app struct {
 	rdb  redis.UniversalClient // the store, the limiter, enqueueing
 	conn asynq.RedisConnOpt    // asynq servers and asynqmon, same settings
 	enq  *asynq.Client         // over rdb
+	// tp traces requests, tasks and Chat calls; nil when tracing is off.
+	tp          trace.TracerProvider
+	stopTracing func(timeout time.Duration)
 }
 
 // start is how serve and work begin: it parses a command that takes no
@@ -63,18 +67,29 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, embedded bool) (*
 			return nil, err
 		}
 	}
-	return &app{
+	tp, stopTracing, err := newTracing(ctx, cfg.Tracing, log)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	a := &app{
 		cfg:  cfg,
 		log:  log,
 		reg:  newRegistry(),
 		rdb:  rdb,
 		conn: cfg.Redis.connOpt(),
 		enq:  asynq.NewClientFromRedisClient(rdb),
-	}, nil
+	}
+	a.tp, a.stopTracing = tp, stopTracing
+	return a, nil
 }
 
-// close closes the Redis connections (the asynq client shares rdb's).
-func (a *app) close() { a.rdb.Close() }
+// close closes the Redis connections (the asynq client shares rdb's) and
+// flushes the spans not yet exported, within SHUTDOWN_TIMEOUT.
+func (a *app) close() {
+	a.rdb.Close()
+	a.stopTracing(a.cfg.ShutdownTimeout)
+}
 
 func (a *app) builder() tasks.Builder {
 	return tasks.Builder{MaxRetry: a.cfg.MaxRetry, Retention: a.cfg.TaskRetention}
@@ -93,7 +108,7 @@ func (a *app) newHTTP() (public, admin http.Handler, closeFn func() error, err e
 		return nil, nil, nil, err
 	}
 	intake, err := tasks.NewIntake(tasks.IntakeConfig{Redis: a.rdb, Enqueuer: a.enq, Tasks: a.builder(), Metrics: im,
-		WaitReplicas: a.cfg.WaitReplicas, WaitTimeout: a.cfg.WaitTimeout})
+		WaitReplicas: a.cfg.WaitReplicas, WaitTimeout: a.cfg.WaitTimeout, TracerProvider: a.tp})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -109,6 +124,7 @@ func (a *app) newHTTP() (public, admin http.Handler, closeFn func() error, err e
 		Ready:                  a.ready,
 		Logger:                 a.log.With("component", "webhook"),
 		Registerer:             a.reg,
+		TracerProvider:         a.tp,
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -141,6 +157,8 @@ func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, err
 		Region:    region,
 		BaseURL:   base,
 		Observe:   observe,
+		// The worker's spans and the Chat calls' spans share a.tp.
+		TracerProvider: a.tp,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -160,6 +178,7 @@ func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, err
 		SinkAllowHTTP:        a.cfg.SinkAllowHTTP, // else http:// is refused
 		Logger:               a.log,               // its asynq adapter adds component=asynq
 		Registerer:           a.reg,
+		TracerProvider:       a.tp,
 	})
 	if err != nil {
 		return nil, nil, err

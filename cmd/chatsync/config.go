@@ -91,6 +91,8 @@ type config struct {
 	LogFormat       string // "json" or "text"
 
 	Hardening // issue #11's variables, read by parseHardening
+
+	Tracing tracingConfig // OTEL_*, read by parseTracing
 }
 
 // configError lists every problem found in the environment.
@@ -368,6 +370,7 @@ func parseConfig(m mode, lookup func(string) (string, bool)) (config, error) {
 	c.SnapshotTTL = e.duration("SNAPSHOT_TTL", tasks.DefaultSnapshotTTL, time.Hour, 365*24*time.Hour)
 	c.ReceiptBatchMax = e.integer("RECEIPT_BATCH_MAX", tasks.DefaultReceiptBatchMax, 1, tasks.MaxReceiptBatch)
 	c.Hardening = parseHardening(e, m, c.SinkURL)
+	c.Tracing = parseTracing(e)
 	c.parseChat(e, m)
 	c.checkCombinations(e, m)
 	return c, e.err()

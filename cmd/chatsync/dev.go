@@ -37,7 +37,9 @@ Environment (all optional):
                        as for serve and work
   LOG_LEVEL            debug, info, warn or error (default info)
   LOG_FORMAT           text or json (default text)
-`
+
+Tracing (OpenTelemetry; off unless an OTLP endpoint or OTEL_TRACES_EXPORTER=otlp is set):
+` + tracingHelp
 
 // Dev's demo values. They are not secrets: dev prints them so that its
 // commands can be pasted.

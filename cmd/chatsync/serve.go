@@ -39,7 +39,9 @@ Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CAL
   LOG_LEVEL               debug, info, warn or error (default info)
   LOG_FORMAT              json or text (default json)
   PPROF_ADDR              listen address of Go's /debug/pprof/ (unset: off; warns unless loopback)
-`
+
+Tracing (OpenTelemetry; off unless an OTLP endpoint or OTEL_TRACES_EXPORTER=otlp is set):
+` + tracingHelp
 
 func runServe(ctx context.Context, p *process, args []string) error {
 	a, stop, err := p.start(ctx, modeServe, "serve", serveUsage, args)
