@@ -38,7 +38,7 @@ func (e *env) ingest(t *testing.T) *httptest.Server {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if cb.CallbackCommand == emulator.CommandAfterSendMsg && cb.SendMsgResult == 0 {
+		if cb.CallbackCommand == chatapi.CommandAfterSendMsg && cb.SendMsgResult == 0 {
 			total := cb.UnreadMsgNum
 			task, err := Builder{}.Unread(Unread{Account: cb.To, Peers: []string{cb.From}, Total: &total,
 				TotalAt: cb.MsgTime * 1000, Source: cb.CallbackCommand}, cb.From, cb.To, cb.MsgKey)
@@ -196,7 +196,7 @@ func TestUnreadBurst(t *testing.T) {
 	if n > 40 || got[0] != n {
 		t.Errorf("get_c2c_unread_msg_num answers by ErrorCode: %v, want at most 40, all successful", got)
 	}
-	if st := e.emu.Stats().Callbacks[emulator.CommandAfterSendMsg]; st.Sent != messages || st.Failed != 0 {
+	if st := e.emu.Stats().Callbacks[chatapi.CommandAfterSendMsg]; st.Sent != messages || st.Failed != 0 {
 		t.Errorf("callbacks: %+v, want %d sent, none failed", st, messages)
 	}
 }

@@ -24,8 +24,8 @@ func (d *dispatcher) beforeSend(m *message) (deliver bool, aerr *apiError) {
 	if u == "" {
 		return true, nil
 	}
-	cb := callback{command: CommandBeforeSendMsg, url: u, body: chatapi.BeforeSendMsg{
-		CallbackCommand: CommandBeforeSendMsg, FromAccount: m.from, ToAccount: m.to,
+	cb := callback{command: chatapi.CommandBeforeSendMsg, url: u, body: chatapi.BeforeSendMsg{
+		CallbackCommand: chatapi.CommandBeforeSendMsg, FromAccount: m.from, ToAccount: m.to,
 		MsgSeq: int64(m.seq), MsgRandom: int64(m.random), MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
 		MsgBody: m.body, CloudCustomData: m.cloudData,
 	}}

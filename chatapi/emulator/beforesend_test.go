@@ -9,8 +9,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 func TestBeforeSendMsgCallback(t *testing.T) {
@@ -23,7 +25,7 @@ func TestBeforeSendMsgCallback(t *testing.T) {
 		defer mu.Unlock()
 		cmd := r.URL.Query().Get("CallbackCommand")
 		commands = append(commands, cmd)
-		if cmd != emulator.CommandBeforeSendMsg {
+		if cmd != chatapi.CommandBeforeSendMsg {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
 			return
 		}
@@ -49,17 +51,17 @@ func TestBeforeSendMsgCallback(t *testing.T) {
 		wantCmds    []string
 	}{
 		{"allow", `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`, "", 0, "", true,
-			[]string{emulator.CommandBeforeSendMsg, emulator.CommandAfterSendMsg}},
+			[]string{chatapi.CommandBeforeSendMsg, chatapi.CommandAfterSendMsg}},
 		{"forbid", `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":1}`, "", 20006, "", false,
-			[]string{emulator.CommandBeforeSendMsg}},
+			[]string{chatapi.CommandBeforeSendMsg}},
 		{"drop silently", `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":2}`, "", 0, "", false,
-			[]string{emulator.CommandBeforeSendMsg}},
+			[]string{chatapi.CommandBeforeSendMsg}},
 		{"custom code", `{"ActionStatus":"FAIL","ErrorInfo":"not today","ErrorCode":120005}`, "", 120005, "not today", false,
-			[]string{emulator.CommandBeforeSendMsg}},
+			[]string{chatapi.CommandBeforeSendMsg}},
 		{"callback fails", "500", "", 0, "", true,
-			[]string{emulator.CommandBeforeSendMsg, emulator.CommandAfterSendMsg}},
+			[]string{chatapi.CommandBeforeSendMsg, chatapi.CommandAfterSendMsg}},
 		{"forbidden callback", `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":1}`, `,"ForbidCallbackControl":["ForbidBeforeSendMsgCallback"]`, 0, "", true,
-			[]string{emulator.CommandAfterSendMsg}},
+			[]string{chatapi.CommandAfterSendMsg}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +89,7 @@ func TestBeforeSendMsgCallback(t *testing.T) {
 			}
 		})
 	}
-	if got := h.emu.Stats().Callbacks[emulator.CommandBeforeSendMsg]; got != (emulator.CallbackStats{Sent: 5, Failed: 1}) {
+	if got := h.emu.Stats().Callbacks[chatapi.CommandBeforeSendMsg]; got != (emulator.CallbackStats{Sent: 5, Failed: 1}) {
 		t.Errorf("BeforeSendMsg stats = %+v", got)
 	}
 }
@@ -97,7 +99,7 @@ func TestBeforeSendMsgModifies(t *testing.T) {
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		if r.URL.Query().Get("CallbackCommand") == emulator.CommandBeforeSendMsg {
+		if r.URL.Query().Get("CallbackCommand") == chatapi.CommandBeforeSendMsg {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,
 				"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"***"}}],"CloudCustomData":"checked"}`)
 			return

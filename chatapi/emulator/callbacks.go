@@ -16,22 +16,6 @@ import (
 	"github.com/chatsync/chatsync/chatapi"
 )
 
-// Callback commands the emulator sends: chatapi's, named here too because
-// Stats.Callbacks is keyed by them.
-const (
-	CommandBeforeSendMsg       = chatapi.CommandBeforeSendMsg
-	CommandAfterSendMsg        = chatapi.CommandAfterSendMsg
-	CommandAfterMsgReport      = chatapi.CommandAfterMsgReport
-	CommandAfterMsgReadReceipt = chatapi.CommandAfterMsgReadReceipt
-	CommandAfterMsgWithDraw    = chatapi.CommandAfterMsgWithDraw
-)
-
-// CallbackSign is chatapi.CallbackSign, the one implementation of Chat's
-// callback signature. It stays for cmd/loadgen until that calls chatapi.
-func CallbackSign(token string, requestTime int64) string {
-	return chatapi.CallbackSign(token, requestTime)
-}
-
 // callback is one callback to send. body is one of chatapi's callback bodies.
 type callback struct {
 	command string
@@ -198,7 +182,7 @@ func (d *dispatcher) post(cb callback) ([]byte, error) {
 	if env.ActionStatus != "OK" && env.ErrorCode == 0 {
 		return nil, fmt.Errorf("reply ActionStatus %q", env.ActionStatus)
 	}
-	if env.ActionStatus != "OK" && cb.command != CommandBeforeSendMsg {
+	if env.ActionStatus != "OK" && cb.command != chatapi.CommandBeforeSendMsg {
 		return nil, fmt.Errorf("reply ActionStatus %q ErrorCode %d", env.ActionStatus, env.ErrorCode)
 	}
 	return reply, nil

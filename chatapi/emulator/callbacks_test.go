@@ -12,17 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/google/go-cmp/cmp"
-)
 
-func TestCallbackSign(t *testing.T) {
-	// The official vector (tencent-chat.md §5.1).
-	const want = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
-	if got := emulator.CallbackSign("xxxxyyyy", 1669872112); got != want {
-		t.Errorf("CallbackSign = %s, want %s", got, want)
-	}
-}
+	"github.com/chatsync/chatsync/chatapi"
+	"github.com/chatsync/chatsync/chatapi/emulator"
+)
 
 // received is one callback as a receiver saw it.
 type received struct {
@@ -94,7 +88,7 @@ func TestCallbacks(t *testing.T) {
 			"openim/sendmsg",
 			`{"From_Account":"jared","To_Account":"Jonh","MsgSeq":48374,"MsgRandom":2837546,
 			  "MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"red packet"}}],"CloudCustomData":"your cloud custom data"}`,
-			emulator.CommandAfterSendMsg,
+			chatapi.CommandAfterSendMsg,
 			fmt.Sprintf(`{"CallbackCommand":"C2C.CallbackAfterSendMsg","From_Account":"jared","To_Account":"Jonh",
 			  "MsgSeq":48374,"MsgRandom":2837546,"MsgTime":%d,"MsgKey":%q,"MsgId":"144115200000000001-%[1]d-2837546",
 			  "OnlineOnlyFlag":0,"SendMsgResult":0,"ErrorInfo":"send msg succeed","UnreadMsgNum":1,
@@ -103,7 +97,7 @@ func TestCallbacks(t *testing.T) {
 		{
 			"openim/c2c_msg_read_receipt",
 			fmt.Sprintf(`{"Operator_Account":"Jonh","Peer_Account":"jared","C2CMsgInfo":[{"From_Account":"jared","To_Account":"Jonh","MsgKey":%q}]}`, key),
-			emulator.CommandAfterMsgReadReceipt,
+			chatapi.CommandAfterMsgReadReceipt,
 			fmt.Sprintf(`{"CallbackCommand":"C2C.CallbackAfterMsgReadReceipt","Operator_Account":"Jonh","Peer_Account":"jared",
 			  "C2CMsgInfo":[{"From_Account":"jared","To_Account":"Jonh","MsgKey":%q,"MsgId":"144115200000000001-%d-2837546"}],
 			  "EventTime":%d}`, key, now, nowMS),
@@ -111,14 +105,14 @@ func TestCallbacks(t *testing.T) {
 		{
 			"openim/admin_set_msg_read",
 			`{"Report_Account":"Jonh","Peer_Account":"jared"}`,
-			emulator.CommandAfterMsgReport,
+			chatapi.CommandAfterMsgReport,
 			fmt.Sprintf(`{"CallbackCommand":"C2C.CallbackAfterMsgReport","Report_Account":"Jonh","Peer_Account":"jared",
 			  "LastReadTime":%d,"EventTime":%d,"UnreadMsgNum":0}`, now, nowMS),
 		},
 		{
 			"openim/admin_msgwithdraw",
 			fmt.Sprintf(`{"From_Account":"jared","To_Account":"Jonh","MsgKey":%q}`, key),
-			emulator.CommandAfterMsgWithDraw,
+			chatapi.CommandAfterMsgWithDraw,
 			fmt.Sprintf(`{"CallbackCommand":"C2C.CallbackAfterMsgWithDraw","From_Account":"jared","To_Account":"Jonh",
 			  "MsgKey":%q,"EventTime":%d,"UnreadMsgNum":0}`, key, nowMS),
 		},
@@ -137,7 +131,7 @@ func TestCallbacks(t *testing.T) {
 		wantQuery := url.Values{
 			"app": {"x"}, "SdkAppid": {fmt.Sprint(testAppID)}, "CallbackCommand": {st.command},
 			"contenttype": {"json"}, "ClientIP": {"127.0.0.1"}, "OptPlatform": {"RESTAPI"},
-			"RequestTime": {fmt.Sprint(now)}, "Sign": {emulator.CallbackSign("xxxxyyyy", now)},
+			"RequestTime": {fmt.Sprint(now)}, "Sign": {chatapi.CallbackSign("xxxxyyyy", now)},
 		}
 		if diff := cmp.Diff(wantQuery, cb.query); diff != "" {
 			t.Errorf("%s query (-want +got):\n%s", st.command, diff)
@@ -155,8 +149,8 @@ func TestCallbacks(t *testing.T) {
 		t.Errorf("forbidden callback sent: %+v", got)
 	}
 	want := map[string]emulator.CallbackStats{
-		emulator.CommandAfterSendMsg: {Sent: 1}, emulator.CommandAfterMsgReadReceipt: {Sent: 1},
-		emulator.CommandAfterMsgReport: {Sent: 1}, emulator.CommandAfterMsgWithDraw: {Sent: 1},
+		chatapi.CommandAfterSendMsg: {Sent: 1}, chatapi.CommandAfterMsgReadReceipt: {Sent: 1},
+		chatapi.CommandAfterMsgReport: {Sent: 1}, chatapi.CommandAfterMsgWithDraw: {Sent: 1},
 	}
 	if diff := cmp.Diff(want, h.emu.Stats().Callbacks); diff != "" {
 		t.Errorf("callback stats (-want +got):\n%s", diff)
@@ -200,8 +194,8 @@ func TestCallbackFailures(t *testing.T) {
 	waitCallbacks(t, h)
 
 	want := map[string]emulator.CallbackStats{
-		emulator.CommandAfterSendMsg:   {Sent: 3, Failed: 3},
-		emulator.CommandAfterMsgReport: {Sent: 1, Failed: 1},
+		chatapi.CommandAfterSendMsg:   {Sent: 3, Failed: 3},
+		chatapi.CommandAfterMsgReport: {Sent: 1, Failed: 1},
 	}
 	if diff := cmp.Diff(want, h.emu.Stats().Callbacks); diff != "" {
 		t.Errorf("callback stats (-want +got):\n%s", diff)

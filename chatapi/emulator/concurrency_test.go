@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
@@ -47,7 +48,7 @@ func TestConcurrentUse(t *testing.T) {
 			t.Errorf("%s unread = %d, want %d", u, total, rounds)
 		}
 	}
-	if got := h.emu.Stats().Callbacks[emulator.CommandAfterSendMsg]; got.Sent != workers*rounds || got.Failed != 0 {
+	if got := h.emu.Stats().Callbacks[chatapi.CommandAfterSendMsg]; got.Sent != workers*rounds || got.Failed != 0 {
 		t.Errorf("AfterSendMsg stats = %+v", got)
 	}
 }

@@ -82,7 +82,7 @@
 // c2c_msg_read_receipt fires C2C.CallbackAfterMsgReadReceipt and admin_msgwithdraw fires
 // C2C.CallbackAfterMsgWithDraw. They are posted asynchronously, in order per conversation, with
 // the query SdkAppid, CallbackCommand, contenttype=json, ClientIP=127.0.0.1,
-// OptPlatform=RESTAPI and, with a token, Sign and RequestTime (see [CallbackSign]). A callback
+// OptPlatform=RESTAPI and, with a token, Sign and RequestTime (see [github.com/chatsync/chatsync/chatapi.CallbackSign]). A callback
 // succeeds on HTTP 200 with a JSON body whose ActionStatus is "OK"; it is never retried.
 //
 // With Config.BeforeSendMsgCallback, sendmsg first posts C2C.CallbackBeforeSendMsg and waits

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 const sendBody = `{"From_Account":"a","To_Account":"b","MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]}`

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+
+	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 // The UserSig test vector's app (tencent-chat.md §3.2).

@@ -186,8 +186,8 @@ func (e *Emulator) msgWithdraw(c *call) (any, *apiError) {
 		}
 	}
 	e.cb.enqueue(callback{
-		command: CommandAfterMsgWithDraw, order: conversationKey(from, to),
-		body: chatapi.AfterMsgWithDraw{CallbackCommand: CommandAfterMsgWithDraw, FromAccount: from, ToAccount: to,
+		command: chatapi.CommandAfterMsgWithDraw, order: conversationKey(from, to),
+		body: chatapi.AfterMsgWithDraw{CallbackCommand: chatapi.CommandAfterMsgWithDraw, FromAccount: from, ToAccount: to,
 			MsgKey: key, EventTime: ref(eventTime(c.now)), UnreadMsgNum: ref(int64(u.unread))},
 	})
 	return ok(), nil

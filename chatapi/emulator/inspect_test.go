@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
 // inspect sends a request to the inspection surface and returns the status and body.

@@ -267,9 +267,9 @@ func (r sendReq) dedupKey() dedupKey {
 // afterSend is the C2C.CallbackAfterSendMsg of a delivered message.
 func afterSend(m *message, unread int) callback {
 	return callback{
-		command: CommandAfterSendMsg, order: conversationKey(m.from, m.to),
+		command: chatapi.CommandAfterSendMsg, order: conversationKey(m.from, m.to),
 		body: chatapi.AfterSendMsg{
-			CallbackCommand: CommandAfterSendMsg, FromAccount: m.from, ToAccount: m.to,
+			CallbackCommand: chatapi.CommandAfterSendMsg, FromAccount: m.from, ToAccount: m.to,
 			MsgSeq: int64(m.seq), MsgRandom: int64(m.random), MsgTime: m.time, MsgKey: m.key, MsgID: m.id,
 			ErrorInfo: "send msg succeed", UnreadMsgNum: ref(int64(unread)),
 			MsgBody: m.body, CloudCustomData: m.cloudData,

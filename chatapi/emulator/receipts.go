@@ -72,8 +72,8 @@ func (e *Emulator) readReceipt(c *call) (any, *apiError) {
 		}
 	}
 	e.cb.enqueue(callback{
-		command: CommandAfterMsgReadReceipt, order: conversationKey(op, peer),
-		body: chatapi.AfterMsgReadReceipt{CallbackCommand: CommandAfterMsgReadReceipt, OperatorAccount: op,
+		command: chatapi.CommandAfterMsgReadReceipt, order: conversationKey(op, peer),
+		body: chatapi.AfterMsgReadReceipt{CallbackCommand: chatapi.CommandAfterMsgReadReceipt, OperatorAccount: op,
 			PeerAccount: peer, C2CMsgInfo: infos, EventTime: eventTime(c.now)},
 	})
 	return ok(), nil

@@ -55,8 +55,8 @@ func (e *Emulator) setMsgRead(c *call) (any, *apiError) {
 	}
 	last := e.st.setRead(u, peer, readTime)
 	e.cb.enqueue(callback{
-		command: CommandAfterMsgReport, order: conversationKey(report, peer),
-		body: chatapi.AfterMsgReport{CallbackCommand: CommandAfterMsgReport, ReportAccount: report,
+		command: chatapi.CommandAfterMsgReport, order: conversationKey(report, peer),
+		body: chatapi.AfterMsgReport{CallbackCommand: chatapi.CommandAfterMsgReport, ReportAccount: report,
 			PeerAccount: peer, LastReadTime: last, EventTime: ref(eventTime(c.now)), UnreadMsgNum: ref(int64(u.unread))},
 	})
 	return ok(), nil

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
 )
 
@@ -72,7 +73,7 @@ func (s *session) fill(ctx context.Context) (backlogResult, error) {
 
 // waitCallbacks waits for the fill's AfterSendMsg callbacks and records the queues then.
 func (s *session) waitCallbacks(ctx context.Context, before emulator.Stats, r *backlogResult) (err error) {
-	cmd, st := emulator.CommandAfterSendMsg, emulator.Stats{}
+	cmd, st := chatapi.CommandAfterSendMsg, emulator.Stats{}
 	took := waitFor(ctx, 100*time.Millisecond, 2*time.Minute, func() bool {
 		st, err = s.em.stats(ctx)
 		return err != nil || st.Callbacks[cmd].Sent-before.Callbacks[cmd].Sent >= r.Messages

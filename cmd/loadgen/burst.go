@@ -135,7 +135,7 @@ func (b *burst) settle(ctx context.Context, r *burstResult, before emulator.Stat
 		return err
 	}
 	r.apiCalls = callsBetween(before, after)
-	cmd := emulator.CommandAfterSendMsg
+	cmd := chatapi.CommandAfterSendMsg
 	r.AfterSendMsg = after.Callbacks[cmd].Sent - before.Callbacks[cmd].Sent
 	r.UnreadPerSendMsg = float64(r.Calls[chatapi.APIUnread]) / float64(max(r.AfterSendMsg, 1))
 	return nil
