@@ -19,9 +19,8 @@ const (
 	DefaultRateLimit = 200 // calls per second per Chat API, as Chat allows
 	// DefaultHeadroom leaves 4 % of the limit unused (200/s grants at most
 	// 192 in any sliding second): about 40 ms of jitter between a grant and
-	// the call's arrival at Chat fits in it. With 3 % (about 30 ms) a
-	// benchmark on a 2-core machine also running fuzzers saw 8 calls of
-	// 8,000 answered 60007 by the strict emulator.
+	// the call's arrival at Chat fits in it (the measurements behind the
+	// figure are in BENCHMARKS.md, "Limiter tuning").
 	DefaultHeadroom = 0.04
 	DefaultMaxWait  = time.Second
 )
@@ -42,10 +41,9 @@ const (
 //
 // The burst is one extra call per 100 calls/s (so 2 for Chat's 200/s): a
 // waiter that wakes a few milliseconds late can still use its slot instead
-// of pushing every later slot back. With a burst of 1 the lateness of each
-// wake-up adds up: two processes of 20 waiters each, on a loaded 2-core
-// machine, peaked at about 145 calls in a sliding second with a cap of 194;
-// with a burst of 2 they reached 193–194.
+// of pushing every later slot back; with a burst of 1 the lateness of each
+// wake-up adds up and the fleet falls well short of the cap (measured in
+// BENCHMARKS.md, "Limiter tuning").
 //
 // Within a process, one goroutine per API at a time polls Redis; the others
 // queue behind it in order. That keeps Redis traffic to about one request
