@@ -19,6 +19,7 @@ import (
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/chatsync/chatsync/internal/redistest"
+	"github.com/chatsync/chatsync/tasks"
 )
 
 // secretSeen collects values a test must never find in a span: the query
@@ -119,8 +120,10 @@ func TestTracingEndToEnd(t *testing.T) {
 		}
 		return out
 	}
-	poll(t, 10*time.Second, "the set-read and receipt calls' spans", func() (bool, error) {
-		return len(find("chat "+chatapi.APISetMsgRead)) > 0 && len(find("chat "+chatapi.APIReadReceipt)) > 0, nil
+	// A task's span ends after its call's: wait for both.
+	poll(t, 10*time.Second, "the set-read and receipt calls' and tasks' spans", func() (bool, error) {
+		return len(find("chat "+chatapi.APISetMsgRead)) > 0 && len(find("chat "+chatapi.APIReadReceipt)) > 0 &&
+			len(find("task "+tasks.TypeSetRead)) > 0 && len(find("task "+tasks.TypeReadReceipt)) > 0, nil
 	})
 	byID := map[string]tracetest.SpanStub{}
 	for _, s := range exp.GetSpans() {
