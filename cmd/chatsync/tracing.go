@@ -58,10 +58,11 @@ func parseTracing(e *env) tracingConfig {
 			e.problem(name, "%q is not supported: chatsync exports OTLP over HTTP (http/protobuf, port 4318)", p)
 		}
 	}
+	arg := e.str("OTEL_TRACES_SAMPLER_ARG", "") // the SDK ignores it but for a ratio sampler
 	switch s := strings.ToLower(e.str("OTEL_TRACES_SAMPLER", "")); s {
 	case "", "always_on", "always_off", "parentbased_always_on", "parentbased_always_off":
 	case "traceidratio", "parentbased_traceidratio":
-		if a := e.str("OTEL_TRACES_SAMPLER_ARG", ""); a != "" {
+		if a := arg; a != "" {
 			if r, err := strconv.ParseFloat(a, 64); err != nil || r < 0 || r > 1 {
 				e.problem("OTEL_TRACES_SAMPLER_ARG", "%q is not a ratio from 0 to 1", a)
 			}
