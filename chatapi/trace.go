@@ -50,9 +50,13 @@ func WithCallTrace(ctx context.Context, ct CallTrace) context.Context {
 	return context.WithValue(ctx, callTraceKey{}, ct)
 }
 
-// startSpan starts the span of a call of api. end ends it with the call's
-// outcome.
+// startSpan starts the span of a call of api, a child of ctx's span. end
+// ends it with the call's outcome. A call outside a recorded span (an
+// input that was not sampled) gets no span: traces begin at the inputs.
 func (c *Client) startSpan(ctx context.Context, api string) (context.Context, func(error)) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, func(error) {}
+	}
 	ct, _ := ctx.Value(callTraceKey{}).(CallTrace)
 	ctx, span := c.tracer.Start(ctx, "chat "+api, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithLinks(ct.Links...),

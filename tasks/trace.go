@@ -95,8 +95,11 @@ func (w *Worker) builder(ctx context.Context) Builder {
 	return w.tasks.withTrace(trace.SpanContextFromContext(ctx))
 }
 
+// withTrace returns b for tasks that continue sc's trace. Only a sampled
+// trace is carried on: the tasks of an input that was not sampled carry no
+// header and run untraced, which saves each of them the header's encoding.
 func (b Builder) withTrace(sc trace.SpanContext) Builder {
-	if sc.IsValid() {
+	if sc.IsSampled() {
 		b.traceparent, b.tracestate = traceparent(sc), sc.TraceState().String()
 	}
 	return b
@@ -132,10 +135,14 @@ func (in *Intake) traceArgs(ctx context.Context, x Input, peer string, keys []st
 }
 
 // traceTask is asynq middleware: a consumer span per task run, a child of
-// the trace context in the task's headers.
+// the trace context in the task's headers. A task without one (its input
+// was not sampled, or it was enqueued without tracing) runs untraced.
 func (w *Worker) traceTask(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		ctx = traceContext.Extract(ctx, propagation.MapCarrier(t.Headers()))
+		if !trace.SpanContextFromContext(ctx).IsSampled() {
+			return next.ProcessTask(ctx, t)
+		}
 		id, _ := asynq.GetTaskID(ctx)
 		queue, _ := asynq.GetQueueName(ctx)
 		retry, _ := asynq.GetRetryCount(ctx)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -202,5 +203,38 @@ func TestTraceOff(t *testing.T) {
 	}
 	if tp := info.Headers["traceparent"]; len(tp) != 55 {
 		t.Errorf("traced task's traceparent %q, want a W3C traceparent", tp)
+	}
+}
+
+// TestUnsampledInputIsNotTraced: the tasks of an input whose span was not
+// sampled carry no trace header, and a task without one runs without a
+// span; a sampled input's tasks carry it and run in a span.
+func TestUnsampledInputIsNotTraced(t *testing.T) {
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})
+	if h := (Builder{}).withTrace(unsampled).traceHeaders(); h != nil {
+		t.Errorf("an unsampled input's task headers: %v, want none", h)
+	}
+	sampled := (Builder{}).withTrace(unsampled.WithTraceFlags(trace.FlagsSampled)).traceHeaders()
+	if sampled["traceparent"] == "" {
+		t.Fatalf("a sampled input's task headers: %v, want a traceparent", sampled)
+	}
+
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	w := &Worker{tracer: tp.Tracer("test")}
+	runs := 0
+	h := w.traceTask(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { runs++; return nil }))
+	if err := h.ProcessTask(context.Background(), asynq.NewTask(TypeSetRead, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(exp.GetSpans()); n != 0 || runs != 1 {
+		t.Errorf("a task without a trace header: %d spans, %d runs; want 0 spans, 1 run", n, runs)
+	}
+	if err := h.ProcessTask(context.Background(), asynq.NewTaskWithHeaders(TypeSetRead, nil, sampled)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(exp.GetSpans()); n != 1 || runs != 2 {
+		t.Errorf("a task with a sampled trace header: %d spans, %d runs; want 1 span, 2 runs", n, runs)
 	}
 }

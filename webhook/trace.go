@@ -32,6 +32,9 @@ const (
 	attrCommand   = attribute.Key("chatsync.callback_command")
 )
 
+// spanNames are the names of the request spans of the traced routes.
+var spanNames = map[string]string{routeCallback: "POST " + routeCallback, routeEvents: "POST " + routeEvents}
+
 // traceRequests is the tracing middleware; it runs after routing, so
 // c.Path() is the matched route.
 func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
@@ -42,21 +45,32 @@ func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		r := c.Request()
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		attrs := []attribute.KeyValue{attrMethod.String(r.Method), attrRoute.String(route),
-			attrRequestID.String(c.Response().Header().Get(echo.HeaderXRequestID))}
-		if route == routeCallback {
-			cmd := c.QueryParam("CallbackCommand")
-			if !printableASCII(cmd, 64) {
-				cmd = "invalid"
-			}
-			attrs = append(attrs, attrCommand.String(cmd))
+		name := spanNames[route]
+		if r.Method != http.MethodPost {
+			name = r.Method + " " + route
 		}
-		ctx, span := s.tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attrs...))
+		ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
+		// Attributes only for a sampled span: an unsampled one then costs
+		// no allocation here (and no parse of the query).
+		recording := span.IsRecording()
+		if recording {
+			span.SetAttributes(attrMethod.String(r.Method), attrRoute.String(route),
+				attrRequestID.String(c.Response().Header().Get(echo.HeaderXRequestID)))
+			if route == routeCallback {
+				q, _ := parseCallbackQuery(r.URL.RawQuery)
+				if !printableASCII(q.Command, 64) {
+					q.Command = "invalid"
+				}
+				span.SetAttributes(attrCommand.String(q.Command))
+			}
+		}
 		c.SetRequest(r.WithContext(ctx))
 		if err := next(c); err != nil {
 			c.Error(err) // as the metrics middleware: the status is known after this
+		}
+		if !recording {
+			return nil
 		}
 		status := c.Response().Status
 		span.SetAttributes(attrStatus.Int(status))

@@ -148,6 +148,11 @@ func TestTraceRequests(t *testing.T) {
 //
 //	go test -run '^$' -bench 'Callback' -benchmem -count 5 ./webhook
 func BenchmarkCallbackTraced(b *testing.B) {
+	b.Run("sampled=all", func(b *testing.B) { benchCallbackTraced(b, sdktrace.AlwaysSample()) })
+	b.Run("sampled=0.1", func(b *testing.B) { benchCallbackTraced(b, sdktrace.TraceIDRatioBased(0.1)) })
+}
+
+func benchCallbackTraced(b *testing.B, sampler sdktrace.Sampler) {
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 	}))
@@ -156,7 +161,7 @@ func BenchmarkCallbackTraced(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler))
 	defer tp.Shutdown(context.Background())
 	e := setup(b, Config{
 		Registerer:     prometheus.NewRegistry(),
