@@ -50,6 +50,12 @@ func BenchmarkCallback(b *testing.B) {
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:        func() time.Time { return testNow() },
 	})
+	benchCallbacks(b, e)
+}
+
+// benchCallbacks posts signed AfterSendMsg callbacks with unique MsgKeys to
+// e's server in parallel, and reports cpu-ns/op.
+func benchCallbacks(b *testing.B, e *testEnv) {
 	target := "/callback?" + signedQuery(chatapi.CommandAfterSendMsg).Encode()
 	prefix := []byte(`{"CallbackCommand":"C2C.CallbackAfterSendMsg","From_Account":"jared","To_Account":"Jonh",` +
 		`"MsgSeq":48374,"MsgRandom":2837546,"MsgTime":1557481126,"MsgKey":"48374_2837546_`)

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,40 +172,5 @@ func benchCallbackTraced(b *testing.B, sampler sdktrace.Sampler) {
 		b.Fatal(err)
 	}
 	e.srv.intake = intake
-	target := "/callback?" + signedQuery(chatapi.CommandAfterSendMsg).Encode()
-	prefix := []byte(`{"CallbackCommand":"C2C.CallbackAfterSendMsg","From_Account":"jared","To_Account":"Jonh",` +
-		`"MsgSeq":48374,"MsgRandom":2837546,"MsgTime":1557481126,"MsgKey":"48374_2837546_`)
-	suffix := []byte(`","MsgId":"144115233406643804-1727580296-4026038328","OnlineOnlyFlag":1,` +
-		`"SendMsgResult":0,"ErrorInfo":"send msg succeed","UnreadMsgNum":7,` +
-		`"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"red packet"}}],"CloudCustomData":"your cloud custom data"}`)
-
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	b.RunParallel(func(pb *testing.PB) {
-		req, err := http.NewRequest(http.MethodPost, target, nil)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		req.Header.Set("Content-Type", "application/json")
-		var body []byte
-		rd := bytes.NewReader(nil)
-		rc := io.NopCloser(rd)
-		w := &discardWriter{h: http.Header{}}
-		for pb.Next() {
-			body = append(strconv.AppendInt(append(body[:0], prefix...), benchSeq.Add(1), 10), suffix...)
-			rd.Reset(body)
-			req.Body, req.ContentLength = rc, int64(len(body))
-			w.status = 0
-			e.srv.ServeHTTP(w, req)
-			if w.status != http.StatusOK {
-				b.Errorf("status %d", w.status)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
-	checkBenchTasks(b, e)
+	benchCallbacks(b, e)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -51,8 +50,8 @@ type tracingConfig struct {
 func parseTracing(e *env) tracingConfig {
 	disabled := e.boolean("OTEL_SDK_DISABLED", false)
 	exporter := strings.ToLower(e.str("OTEL_TRACES_EXPORTER", ""))
-	endpoint := e.otlpURL("OTEL_EXPORTER_OTLP_ENDPOINT") != ""
-	endpoint = e.otlpURL("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" || endpoint
+	endpoint := e.httpURL("OTEL_EXPORTER_OTLP_ENDPOINT") != ""
+	endpoint = e.httpURL("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" || endpoint
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
 		if p := e.str(name, ""); p != "" && p != "http/protobuf" {
 			e.problem(name, "%q is not supported: chatsync exports OTLP over HTTP (http/protobuf, port 4318)", p)
@@ -81,19 +80,6 @@ func parseTracing(e *env) tracingConfig {
 	}
 	e.problem("OTEL_TRACES_EXPORTER", "%q is not supported: otlp or none", exporter)
 	return tracingConfig{}
-}
-
-// otlpURL checks an OTLP endpoint URL and returns it ("" when unset).
-func (e *env) otlpURL(name string) string {
-	s := e.str(name, "")
-	if s == "" {
-		return ""
-	}
-	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		e.problem(name, "not an absolute http or https URL")
-		return ""
-	}
-	return s
 }
 
 // newTracing returns the TracerProvider of cfg, nil when tracing is off,
