@@ -79,16 +79,18 @@ type Builder struct {
 	traceparent, tracestate string
 }
 
-func (b Builder) opts(queue, id string) []asynq.Option {
+// opts returns the options of a task of id in queue; unless retain, it is
+// not kept after completion.
+func (b Builder) opts(queue, id string, retain bool) []asynq.Option {
 	maxRetry, timeout, retention := cmp.Or(b.MaxRetry, DefaultMaxRetry), b.Timeout, b.Retention
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	switch {
+	case !retain || retention < 0:
+		retention = 0
 	case retention == 0:
 		retention = DefaultRetention
-	case retention < 0:
-		retention = 0
 	}
 	return []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(max(maxRetry, 0)), asynq.Timeout(timeout),
 		asynq.Retention(retention), asynq.TaskID(id)}
@@ -227,11 +229,7 @@ func (b Builder) build(typ, queue string, payload any, invalid error, retain boo
 		return nil, "", fmt.Errorf("%s: encode payload: %w", typ, err)
 	}
 	id := ID(typ, idParts...)
-	opts := b.opts(queue, id)
-	if !retain {
-		opts = append(opts, asynq.Retention(0))
-	}
-	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), opts...), id, nil
+	return asynq.NewTaskWithHeaders(typ, data, b.traceHeaders(), b.opts(queue, id, retain)...), id, nil
 }
 
 // dropID returns a task and its error, for the exported constructors.
