@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -55,26 +54,23 @@ func runServe(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer closeMonitoring()
-	ln, err := listen(cfg.HTTPAddr, cfg.MaxConnections)
+	pub, err := startListener(cfg.HTTPAddr, "HTTP_ADDR", cfg.MaxConnections, public, log)
 	if err != nil {
-		return fmt.Errorf("listen (HTTP_ADDR): %w", err)
+		return err
 	}
-	adminLn, err := listen(cfg.AdminAddr, 0)
+	adm, err := startListener(cfg.AdminAddr, "ADMIN_ADDR", 0, admin, log)
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen (ADMIN_ADDR): %w", err)
+		return errors.Join(err, pub.stop(time.Second))
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(),
+	log.Info("serving", "addr", pub.ln.Addr().String(), "admin_addr", adm.ln.Addr().String(),
 		"max_connections", cfg.MaxConnections, "version", buildVersion(),
 		"events", len(cfg.EventSecrets) > 0, "unread_api", cfg.APIKey != "",
 		"monitoring", cfg.MonitoringUser != "", "monitoring_readonly", cfg.MonitoringReadOnly)
-	srv, adminSrv := newHTTPServer(public, log), newHTTPServer(admin, log)
-	errc, adminErrc := startHTTP(srv, ln), startHTTP(adminSrv, adminLn)
 	select {
-	case err = <-errc:
-	case err = <-adminErrc:
+	case err = <-pub.errc:
+	case err = <-adm.errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	return errors.Join(err, shutdownHTTP(srv, cfg.ShutdownTimeout), shutdownHTTP(adminSrv, time.Second))
+	return errors.Join(err, pub.stop(cfg.ShutdownTimeout), adm.stop(time.Second))
 }

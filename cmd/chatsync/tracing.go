@@ -61,9 +61,9 @@ func parseTracing(e *env) tracingConfig {
 	switch s := strings.ToLower(e.str("OTEL_TRACES_SAMPLER", "")); s {
 	case "", "always_on", "always_off", "parentbased_always_on", "parentbased_always_off":
 	case "traceidratio", "parentbased_traceidratio":
-		if a := arg; a != "" {
-			if r, err := strconv.ParseFloat(a, 64); err != nil || r < 0 || r > 1 {
-				e.problem("OTEL_TRACES_SAMPLER_ARG", "%q is not a ratio from 0 to 1", a)
+		if arg != "" {
+			if r, err := strconv.ParseFloat(arg, 64); err != nil || r < 0 || r > 1 {
+				e.problem("OTEL_TRACES_SAMPLER_ARG", "%q is not a ratio from 0 to 1", arg)
 			}
 		}
 	default:
