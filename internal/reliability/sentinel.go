@@ -28,7 +28,7 @@ const aclUser = "chatsync"
 // Sentinels is a Sentinel deployment: a primary and replicas (all
 // redis-server with AOF everysec and noeviction, the default user
 // password-protected, chatsync's own ACL user) and three sentinels
-// (quorum 2, down-after 1 s, failover-timeout 5 s) with a password of
+// (quorum 2, down-after 1 s, failover-timeout 2 s) with a password of
 // their own.
 type Sentinels struct {
 	// Nodes are the data nodes, the first primary first; after a
@@ -125,10 +125,14 @@ sentinel sentinel-pass %s
 sentinel monitor %s 127.0.0.1 %d 2
 sentinel auth-pass %s %s
 sentinel down-after-milliseconds %s 1000
-sentinel failover-timeout %s 5000
+sentinel failover-timeout %s 2000
 sentinel parallel-syncs %s 1
 `, port, dir, password, password, MasterName, primary.Port, MasterName, primary.Password,
 		MasterName, MasterName, MasterName)
+	// A sentinel that lost an election (two sentinels each voted for
+	// themselves) tries again 2 × failover-timeout, plus up to 1 s, after
+	// it began: 2 s keeps one lost election within TestSentinelFailover's
+	// 10 s (with 5 s, CI once saw the promotion 12.6 s after the kill).
 	// The sentinel rewrites its file with what it learns.
 	confPath := filepath.Join(dir, "sentinel.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -140,6 +144,33 @@ sentinel parallel-syncs %s 1
 		Password: password,
 		Dir:      dir,
 	}, nil
+}
+
+// electionEvents are the sentinel log events of a failover's election
+// and promotion.
+var electionEvents = []string{"+odown", "+new-epoch", "+try-failover", "+vote-for-leader", "+elected-leader",
+	"-failover-abort", "+selected-slave", "+promoted-slave", "+switch-master"}
+
+// electionLog returns the election and promotion events every sentinel
+// logged, one line each, for a failover that took too long.
+func (s *Sentinels) electionLog() string {
+	var b strings.Builder
+	for _, sn := range s.Sentinels {
+		data, err := os.ReadFile(sn.LogPath())
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", sn.Name(), err)
+			continue
+		}
+		for line := range strings.Lines(string(data)) {
+			for _, ev := range electionEvents {
+				if strings.Contains(line, " "+ev) {
+					b.WriteString(sn.Name() + ": " + line)
+					break
+				}
+			}
+		}
+	}
+	return b.String()
 }
 
 // linkUp reports an error until the replica r is in sync with its primary.
