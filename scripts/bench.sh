@@ -5,8 +5,8 @@
 # calls/s per API) and `chatsync serve` on free loopback ports, describes
 # the machine, runs redis-benchmark, then cmd/loadgen's phases: the ingest
 # sweep (at each concurrency: the raw asynq baseline, loadgen's
-# hand-written net/http + asynq handler, and chatsync), tracing off and on
-# (OpenTelemetry, exporting to `loadgen otlp`) at the sweep's best
+# hand-written net/http + asynq handler, and chatsync), tracing off, on and
+# on with 10 % sampled (OpenTelemetry, exporting to `loadgen otlp`) at the sweep's best
 # concurrency, the acknowledgement latency at half the best rate, serve's
 # memory over a long run, then with `chatsync work` running the end-to-end
 # run at 200 events/s, the unread burst, and a backlog drained against the
@@ -138,19 +138,26 @@ wait_http "http://127.0.0.1:$eport/emulator/stats" emulator
 wait_http "http://127.0.0.1:$sport/readyz" serve
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
 
-# For the tracing phase, two more serve processes, the same but for
-# OpenTelemetry's variables, exporting to loadgen's OTLP receiver. They
+# For the tracing phase, three more serve processes, the same but for
+# OpenTelemetry's variables: off, on with every request sampled and on
+# with 10 % sampled, the last two exporting to loadgen's OTLP receiver. They
 # start now, while ports are free: after the sweep, loopback client ports
 # crowd the range free_port picks from.
 start otlp "$lg" otlp -addr "127.0.0.1:$oport"
 toff=$(free_port)
 ton=$(free_port)
+tsampled=$(free_port)
 start serve_off env HTTP_ADDR="127.0.0.1:$toff" ADMIN_ADDR="127.0.0.1:$(free_port)" "$tmp/chatsync" serve
 wait_http "http://127.0.0.1:$toff/readyz" serve_off
 start serve_on env HTTP_ADDR="127.0.0.1:$ton" ADMIN_ADDR="127.0.0.1:$(free_port)" \
 	OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$oport" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
 	OTEL_TRACES_SAMPLER=always_on OTEL_SERVICE_NAME=chatsync "$tmp/chatsync" serve
 wait_http "http://127.0.0.1:$ton/readyz" serve_on
+start serve_sampled env HTTP_ADDR="127.0.0.1:$tsampled" ADMIN_ADDR="127.0.0.1:$(free_port)" \
+	OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$oport" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+	OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1 OTEL_SERVICE_NAME=chatsync \
+	"$tmp/chatsync" serve
+wait_http "http://127.0.0.1:$tsampled/readyz" serve_sampled
 wait_http "http://127.0.0.1:$oport/stats" otlp
 
 res="$tmp/results.jsonl"
@@ -217,9 +224,11 @@ tracing handler "$hport"
 for _ in 1 2; do
 	tracing chatsync "$toff"
 	tracing chatsync+tracing "$ton"
+	tracing chatsync+tracing@0.1 "$tsampled"
 done
 stop serve_off
 stop serve_on
+stop serve_sampled
 stop otlp
 stop handler
 

@@ -31,6 +31,7 @@ const (
 	systemRaw      = "asynq"
 	systemHandler  = "handler"
 	systemTraced   = "chatsync+tracing"
+	systemSampled  = "chatsync+tracing@0.1" // parentbased_traceidratio, 10 % of the requests sampled
 )
 
 // rawTasks returns the tasks a hand-written handler enqueues for r, one per event and API.

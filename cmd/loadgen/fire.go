@@ -110,7 +110,7 @@ func cmdFire(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&f.loop.duration, "duration", 10*time.Second, "stop starting requests after this long (at most 1h)")
 	fs.Int64Var(&f.loop.requests, "requests", 1_000_000, "stop after this many requests")
 	fs.StringVar(&f.label, "label", "", "label of this phase in the results (sweep, half, memory, e2e, tracing)")
-	fs.StringVar(&f.system, "system", systemChatsync, "chatsync, chatsync+tracing, handler (the hand-written baseline at -target) or asynq (the raw baseline, into $REDIS_URL's database)")
+	fs.StringVar(&f.system, "system", systemChatsync, "chatsync, chatsync+tracing, chatsync+tracing@0.1, handler (the hand-written baseline at -target) or asynq (the raw baseline, into $REDIS_URL's database)")
 	fs.StringVar(&f.rateFrom, "rate-from", "", "set -rate to half the best chatsync sweep rate in this results file")
 	fs.StringVar(&f.bestFrom, "concurrency-from", "", "set -concurrency to that of the best chatsync sweep rate in this results file")
 	fs.BoolVar(&f.e2e, "e2e", false, "also measure callback → Chat API latency and calls per event at the emulator")

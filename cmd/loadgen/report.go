@@ -68,8 +68,14 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	},
 }).Parse(reportText))
 
+// fixed formats with digits decimals, "-" for NaN (not measured).
 func fixed(digits int) func(float64) string {
-	return func(v float64) string { return strconv.FormatFloat(v, 'f', digits, 64) }
+	return func(v float64) string {
+		if math.IsNaN(v) {
+			return "-"
+		}
+		return strconv.FormatFloat(v, 'f', digits, 64)
+	}
 }
 
 // ratio renders a ratio as "0.87×", or "-" when it is unknown.
@@ -168,12 +174,14 @@ func (r *report) sweep(loads []loadResult) {
 // rate returns l's successes per second, 0 for no phase.
 func rate(l *loadResult) float64 { return cmp.Or(l, &loadResult{}).PerSecond }
 
-// tracing is chatsync with tracing off and on, and the hand-written baseline.
+// tracing is chatsync with tracing off, on with every request sampled and
+// on with 10 % sampled, and the hand-written baseline.
 type tracing struct {
 	Phases                    []loadResult
 	Concurrency               int
-	Off, On                   struct{ PerSecond, P99 float64 }
+	Off, On, Sampled          struct{ PerSecond, P99 float64 }
 	RateRatio, P99Ratio       float64 // on over off
+	SampledRate, SampledP99   float64 // sampled over off (NaN: not measured)
 	OffToHandler, Previous    float64 // chatsync (tracing off) / handler, now and in the previous report
 	ExportRequests, ExportKiB float64 // with tracing on: the receiver got them, so tracing was in effect
 }
@@ -191,8 +199,10 @@ func newTracing(loads []loadResult, previous string) *tracing {
 	}
 	t.Off.PerSecond, t.Off.P99 = means(phases[systemChatsync])
 	t.On.PerSecond, t.On.P99 = means(phases[systemTraced])
+	t.Sampled.PerSecond, t.Sampled.P99 = means(phases[systemSampled])
 	handler, _ := means(phases[systemHandler])
 	t.RateRatio, t.P99Ratio = t.On.PerSecond/t.Off.PerSecond, t.On.P99/t.Off.P99
+	t.SampledRate, t.SampledP99 = t.Sampled.PerSecond/t.Off.PerSecond, t.Sampled.P99/t.Off.P99
 	t.OffToHandler, t.Previous = t.Off.PerSecond/handler, previousRatio(previous, t.Concurrency)
 	return t
 }
@@ -329,6 +339,8 @@ func (r *report) targets() []target {
 		overloadCheck("below the budget (50 events/s): p99 event → call ≤ 200 ms", r.Overload["below"], belowTarget),
 		overloadCheck("Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", r.Overload["memory"], memoryTarget),
 		check("tracing on costs ≤ 10 % (ingest req/s and p99 ack, on vs off)", r.Tracing != nil && r.Tracing.ExportRequests > 0, r.tracingTarget),
+		check("tracing on, 10 % sampled, costs ≤ 10 % (ingest req/s and p99 ack, vs off)",
+			r.Tracing != nil && r.Tracing.ExportRequests > 0 && !math.IsNaN(r.Tracing.SampledRate), r.sampledTarget),
 		check("tracing off costs ≤ 1 % (chatsync / net/http + asynq against the previous report's)",
 			r.Tracing != nil && !math.IsNaN(r.Tracing.Previous), r.tracingOffTarget),
 	}
@@ -372,6 +384,12 @@ func (r *report) tracingTarget() (string, bool) {
 	t := r.Tracing
 	return fmt.Sprintf("%.0f vs %.0f req/s = %s, p99 %.2f vs %.2f ms = %s", t.On.PerSecond, t.Off.PerSecond, ratio(t.RateRatio),
 		t.On.P99, t.Off.P99, ratio(t.P99Ratio)), t.RateRatio >= 0.9 && t.P99Ratio <= 1.1
+}
+
+func (r *report) sampledTarget() (string, bool) {
+	t := r.Tracing
+	return fmt.Sprintf("%.0f vs %.0f req/s = %s, p99 %.2f vs %.2f ms = %s", t.Sampled.PerSecond, t.Off.PerSecond,
+		ratio(t.SampledRate), t.Sampled.P99, t.Off.P99, ratio(t.SampledP99)), t.SampledRate >= 0.9 && t.SampledP99 <= 1.1
 }
 
 func (r *report) tracingOffTarget() (string, bool) {

@@ -21,7 +21,7 @@ func writeResults(t *testing.T, tracing bool) string {
 	lat := func(p99 float64) latency { return latency{N: 100, P50: p99 / 4, P95: p99 / 2, P99: p99, Max: p99 * 2} }
 	load := func(system, label string, c int, perSecond, p99 float64) record {
 		return record{Load: &loadResult{System: system, Label: label, Concurrency: c, PerSecond: perSecond, Latency: lat(p99),
-			Tracing: label == "tracing", TraceRequests: map[bool]int64{true: 3}[tracing && system == systemTraced]}}
+			Tracing: label == "tracing", TraceRequests: map[bool]int64{true: 3}[tracing && system != systemChatsync && system != systemHandler]}}
 	}
 	recs := []record{
 		load(systemRaw, "sweep", 1, 2000, 1),
@@ -34,6 +34,8 @@ func writeResults(t *testing.T, tracing bool) string {
 		load(systemTraced, "tracing", 8, 4000, 6.5),
 		load(systemChatsync, "tracing", 8, 4600, 6),
 		load(systemTraced, "tracing", 8, 4200, 6.5),
+		load(systemSampled, "tracing", 8, 4400, 6.1),
+		load(systemSampled, "tracing", 8, 4450, 6.2),
 		{Load: &loadResult{System: systemChatsync, Label: "half", Concurrency: 16, Rate: 2100, PerSecond: 2099, Latency: lat(12)}},
 		{E2E: &e2eResult{Load: loadResult{Rate: 200, OK: 6000}, Probes: 50, Matched: 50, CallbackToAPI: lat(120), apiCalls: apiCalls{
 			Calls: map[string]int64{chatapi.APIUnread: 100}, Codes: map[string]map[string]int64{chatapi.APIUnread: {"0": 100}}},
@@ -88,6 +90,7 @@ func TestReport(t *testing.T) {
 		{"below the budget (50 events/s): p99 event → call ≤ 200 ms", "p99 40 ms (100 events)", "reached"},
 		{"Redis memory under 1,000 callbacks/s: ≤ 64 KiB per sustained callback/s", "39.9 KiB per callback/s, at 1000 callbacks/s (growth 39.0 MiB)", "reached"},
 		{"tracing on costs ≤ 10 % (ingest req/s and p99 ack, on vs off)", "4100 vs 4500 req/s = 0.91×, p99 6.50 vs 6.00 ms = 1.08×", "reached"},
+		{"tracing on, 10 % sampled, costs ≤ 10 % (ingest req/s and p99 ack, vs off)", "4425 vs 4500 req/s = 0.98×, p99 6.15 vs 6.00 ms = 1.03×", "reached"},
 		{"tracing off costs ≤ 1 % (chatsync / net/http + asynq against the previous report's)", "0.90× now vs 0.95× in the previous report, at concurrency 8", "missed"},
 	}
 	if diff := cmp.Diff(want, r.Targets); diff != "" {
@@ -103,8 +106,9 @@ func TestReport(t *testing.T) {
 		"| 8 | 4200 | 1.50 | 3.00 | 6.00 | 12.0 | - | 5000 | 3.00 | 0.84× | 4800 | 4.00 | 0.88× |",
 		"VmRSS every 10 s, KiB: 39000 41000 ", "queued then: 12000 tasks", "| openim/admin_set_msg_read | 4000 | 195.0 | 200.0 | - |",
 		"| chatsync+tracing | 4000 | 1.62 | 6.50 | - | 3 | 0 |",
-		"| ingest req/s (mean) | 4500 | 4100 | 0.91× |",
-		"The receiver got 6 trace export requests",
+		"| ingest req/s (mean) | 4500 | 4100 | 0.91× | 4425 | 0.98× |",
+		"| p99 acknowledgement ms (mean) | 6.00 | 6.50 | 1.08× | 6.15 | 1.03× |",
+		"The receiver got 12 trace export requests",
 		"net/http + asynq baseline at concurrency 8: **0.90×** (previous report: 0.95×)",
 		"| reads | 2000 | 1.0 | 110 |", "**40894 B per sustained callback/s**",
 	} {
@@ -135,7 +139,7 @@ func TestReportTracingNotInEffect(t *testing.T) {
 	if !strings.Contains(md.String(), "**Tracing was not in effect**") {
 		t.Errorf("report does not say tracing was not in effect:\n%s", md.String())
 	}
-	for _, tg := range r.Targets[len(r.Targets)-2:] {
+	for _, tg := range r.Targets[len(r.Targets)-3:] {
 		if tg.Status != "not measured" {
 			t.Errorf("%s: %s, want not measured", tg.Target, tg.Status)
 		}
@@ -156,8 +160,8 @@ func TestReportCommand(t *testing.T) {
 	if err := cmdReport(t.Context(), []string{"-in", in, "-md", md}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(out.String(), "not measured"); n != 13 {
-		t.Errorf("%d targets not measured, want all 13:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "not measured"); n != 14 {
+		t.Errorf("%d targets not measured, want all 14:\n%s", n, out.String())
 	}
 	if _, err := os.Stat(md); err != nil {
 		t.Error(err)
