@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/chatsync/chatsync/chatapi/emulator"
 	"github.com/chatsync/chatsync/internal/redistest"
 	"github.com/chatsync/chatsync/tasks"
+	"github.com/chatsync/chatsync/webhook"
 )
 
 // secretSeen collects values a test must never find in a span: the query
@@ -45,15 +48,18 @@ func (s *secretSeen) wrap(h http.Handler, params ...string) http.Handler {
 	})
 }
 
-// TestTracingEndToEnd runs serve and work in-process with an in-memory
-// span exporter, the emulator over HTTP and the test Redis: alice's
-// message to the auto-read account bob makes the emulator post
-// C2C.CallbackAfterSendMsg, and the spans form the tree request → task run
-// → Chat call, with the call linked to the callback's request span.
-// No span name, attribute, event, link or status holds a secret, a
-// signature, the UserSig, the message text or a user ID.
-func TestTracingEndToEnd(t *testing.T) {
-	const text = "hello bob, the secret plan"
+// tracedStack is serve in-process with an in-memory span exporter behind
+// real HTTP, the emulator over HTTP (alice and bob imported) and the test
+// Redis; the worker is started by the test.
+type tracedStack struct {
+	app              *app
+	exp              *tracetest.InMemoryExporter
+	seen             *secretSeen // Sign and usersig of every request
+	serveURL, emuURL string
+}
+
+func newTracedStack(t *testing.T) *tracedStack {
+	t.Helper()
 	cfg, err := parseConfig(modeServe, lookupMap(with(validEnv(),
 		"CHAT_SDKAPPID", e2eSDKAppID, "CHAT_SECRET_KEY", e2eSecret, "CHAT_CALLBACK_TOKEN", e2eToken,
 		"EVENTS_SECRET", testWhsec, "API_KEY", e2eAPIKey, "AUTO_READ_ACCOUNTS", "bob", "UNREAD_DEBOUNCE", "20ms")))
@@ -69,18 +75,17 @@ func TestTracingEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	st := &tracedStack{app: a, exp: tracetest.NewInMemoryExporter(), seen: &secretSeen{values: map[string]map[string]bool{}}}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(st.exp))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	a.tp = tp
 
-	seen := &secretSeen{values: map[string]map[string]bool{}}
 	public, _, closeMonitoring, err := a.newHTTP()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeMonitoring() })
-	serve := httptest.NewServer(seen.wrap(public, "Sign"))
+	serve := httptest.NewServer(st.seen.wrap(public, "Sign"))
 	t.Cleanup(serve.Close)
 
 	em, err := emulator.New(emulator.Config{SDKAppID: cfg.SDKAppID, SecretKey: e2eSecret, CallbackToken: e2eToken,
@@ -90,18 +95,44 @@ func TestTracingEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(em.Close)
 	em.ImportAccounts("alice", "bob")
-	emu := httptest.NewServer(seen.wrap(em.Handler(), "usersig"))
+	emu := httptest.NewServer(st.seen.wrap(em.Handler(), "usersig"))
 	t.Cleanup(emu.Close)
-	w, err := a.startWorker(emu.URL)
+	st.serveURL, st.emuURL = serve.URL, emu.URL
+	return st
+}
+
+// find returns the spans named name.
+func (st *tracedStack) find(name string) []tracetest.SpanStub {
+	var out []tracetest.SpanStub
+	for _, s := range st.exp.GetSpans() {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestTracingEndToEnd runs serve and work in-process with an in-memory
+// span exporter, the emulator over HTTP and the test Redis: alice's
+// message to the auto-read account bob makes the emulator post
+// C2C.CallbackAfterSendMsg, and the spans form the tree request → task run
+// → Chat call, with the call linked to the callback's request span.
+// No span name, attribute, event, link or status holds a secret, a
+// signature, the UserSig, the message text or a user ID.
+func TestTracingEndToEnd(t *testing.T) {
+	const text = "hello bob, the secret plan"
+	st := newTracedStack(t)
+	w, err := st.app.startWorker(st.emuURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.stop)
+	exp, seen := st.exp, st.seen
 
 	// alice writes to bob with a client of its own, outside chatsync's
 	// tracing.
-	sender, err := chatapi.New(chatapi.Config{SDKAppID: cfg.SDKAppID, SecretKey: e2eSecret,
-		Admin: emulator.DefaultAdmin, BaseURL: emu.URL})
+	sender, err := chatapi.New(chatapi.Config{SDKAppID: st.app.cfg.SDKAppID, SecretKey: e2eSecret,
+		Admin: emulator.DefaultAdmin, BaseURL: st.emuURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +142,7 @@ func TestTracingEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	find := func(name string) []tracetest.SpanStub {
-		var out []tracetest.SpanStub
-		for _, s := range exp.GetSpans() {
-			if s.Name == name {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
+	find := st.find
 	// A task's span ends after its call's: wait for both.
 	poll(t, 10*time.Second, "the set-read and receipt calls' and tasks' spans", func() (bool, error) {
 		return len(find("chat "+chatapi.APISetMsgRead)) > 0 && len(find("chat "+chatapi.APIReadReceipt)) > 0 &&
@@ -189,6 +212,61 @@ func TestTracingEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("%d spans checked for %d secrets", len(spans), len(secrets))
+}
+
+// TestTracingCoalescedLinks: three conversation.read events of one
+// conversation, posted to serve over HTTP before any worker runs, make one
+// set-read call at the emulator, and that call's span links to each
+// event's request span; the task run is the child of the first event's,
+// which enqueued the task the others joined.
+func TestTracingCoalescedLinks(t *testing.T) {
+	st := newTracedStack(t)
+	const events = 3
+	now := time.Now().Unix()
+	for i := range events {
+		sendEvent(t, st.serveURL, fmt.Sprintf("evt_coalesce_%d", i), webhook.Event{Type: webhook.EventConversationRead,
+			Account: "bob", Peer: "alice", ReadTime: now - events + int64(i)})
+	}
+	reqs := st.find("POST /v1/events")
+	if len(reqs) != events {
+		t.Fatalf("%d request spans, want %d", len(reqs), events)
+	}
+	w, err := st.app.startWorker(st.emuURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.stop)
+	call := "chat " + chatapi.APISetMsgRead
+	poll(t, 10*time.Second, "the set-read call's and task's spans", func() (bool, error) {
+		return len(st.find(call)) > 0 && len(st.find("task "+tasks.TypeSetRead)) > 0, nil
+	})
+	time.Sleep(200 * time.Millisecond) // a second call, were there one, has had time to be made
+
+	calls, runs := st.find(call), st.find("task "+tasks.TypeSetRead)
+	if len(calls) != 1 || len(runs) != 1 {
+		t.Fatalf("%d set-read calls in %d task runs, want one of each", len(calls), len(runs))
+	}
+	var want, got []string
+	for _, r := range reqs {
+		want = append(want, r.SpanContext.SpanID().String())
+	}
+	for _, l := range calls[0].Links {
+		got = append(got, l.SpanContext.SpanID().String())
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		t.Errorf("the call links to %v, want the %d request spans %v", got, events, want)
+	}
+	if got := attr(calls[0].Attributes, "chat.error_code"); got != "0" {
+		t.Errorf("the call's chat.error_code %q, want 0", got)
+	}
+	if p := runs[0].Parent.SpanID(); p != reqs[0].SpanContext.SpanID() {
+		t.Errorf("the task run's parent is %v, want the first event's request span %v", p, reqs[0].SpanContext.SpanID())
+	}
+	if got := attr(runs[0].Attributes, "chatsync.links"); got != strconv.Itoa(events) {
+		t.Errorf("the run's chatsync.links %q, want %d", got, events)
+	}
 }
 
 // attr returns the value of key among attrs, or "".
