@@ -139,6 +139,18 @@ func (a *app) newHTTP() (public, admin http.Handler, closeFn func() error, err e
 	return srv, adminMux(a.reg, a.ready, mon), closeMon, nil
 }
 
+// startPublic serves public (see newHTTP) on HTTP_ADDR, at most
+// MAX_CONNECTIONS connections at once, counted in the connection metrics it
+// registers. Start it before the admin listener, so that they are on
+// /metrics from the start.
+func (a *app) startPublic(public http.Handler) (*listener, error) {
+	m, err := newConnMetrics(a.reg)
+	if err != nil {
+		return nil, err
+	}
+	return startListener(a.cfg.HTTPAddr, "HTTP_ADDR", a.cfg.MaxConnections, m, public, a.log)
+}
+
 // newWorker builds work's asynq server and handlers. chatBaseURL, when
 // set, overrides the configured Chat endpoint (dev's emulator).
 func (a *app) newWorker(chatBaseURL string) (*asynq.Server, *asynq.ServeMux, error) {
