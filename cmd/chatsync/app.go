@@ -130,11 +130,17 @@ func (a *app) newHTTP() (public, admin http.Handler, closeFn func() error, err e
 		return nil, nil, nil, err
 	}
 	registerQueueMetrics(a.reg, asynq.NewInspectorFromRedisClient(a.rdb))
+	// Registered even with the UI off, so that rules find the counter.
+	am, err := newAdminMetrics(a.reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	mon, closeMon := newMonitoring(monitoringConfig{
 		User:     a.cfg.MonitoringUser,
 		Password: a.cfg.MonitoringPassword,
 		ReadOnly: a.cfg.MonitoringReadOnly,
 		Redis:    a.conn,
+		Metrics:  am,
 	})
 	return srv, adminMux(a.reg, a.ready, mon), closeMon, nil
 }
