@@ -130,13 +130,31 @@ func (a *app) newHTTP() (public, admin http.Handler, closeFn func() error, err e
 		return nil, nil, nil, err
 	}
 	registerQueueMetrics(a.reg, asynq.NewInspectorFromRedisClient(a.rdb))
+	// Registered even with the UI off, so that rules find the counter.
+	am, err := newAdminMetrics(a.reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	mon, closeMon := newMonitoring(monitoringConfig{
 		User:     a.cfg.MonitoringUser,
 		Password: a.cfg.MonitoringPassword,
 		ReadOnly: a.cfg.MonitoringReadOnly,
 		Redis:    a.conn,
+		Metrics:  am,
 	})
 	return srv, adminMux(a.reg, a.ready, mon), closeMon, nil
+}
+
+// startPublic serves public (see newHTTP) on HTTP_ADDR, at most
+// MAX_CONNECTIONS connections at once, counted in the connection metrics it
+// registers. Start it before the admin listener, so that they are on
+// /metrics from the start.
+func (a *app) startPublic(public http.Handler) (*listener, error) {
+	m, err := newConnMetrics(a.reg)
+	if err != nil {
+		return nil, err
+	}
+	return startListener(a.cfg.HTTPAddr, "HTTP_ADDR", a.cfg.MaxConnections, m, public, a.log)
 }
 
 // newWorker builds work's asynq server and handlers. chatBaseURL, when

@@ -127,7 +127,7 @@ func runDev(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer em.Close()
-	emu, err := startListener(cfg.EmulatorAddr, "EMULATOR_ADDR", 0, em.Handler(), log)
+	emu, err := startListener(cfg.EmulatorAddr, "EMULATOR_ADDR", 0, nil, em.Handler(), log)
 	if err != nil {
 		return err
 	}
@@ -139,15 +139,17 @@ func runDev(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer closeMonitoring()
-	adm, err := startListener(cfg.AdminAddr, "ADMIN_ADDR", 0, admin, log)
+	// The public listener first, as in serve: its connection metrics are
+	// on /metrics from the admin listener's first answer.
+	pub, err := a.startPublic(public)
 	if err != nil {
 		return err
+	}
+	adm, err := startListener(cfg.AdminAddr, "ADMIN_ADDR", 0, nil, admin, log)
+	if err != nil {
+		return errors.Join(err, pub.stop(time.Second))
 	}
 	defer adm.stop(time.Second)
-	pub, err := startListener(cfg.HTTPAddr, "HTTP_ADDR", cfg.MaxConnections, public, log)
-	if err != nil {
-		return err
-	}
 	b := devBanner{Base: baseURL(pub.ln.Addr()), Admin: baseURL(adm.ln.Addr()), Emulator: baseURL(emu.ln.Addr()),
 		ChatAdmin: cfg.Admin, UserSig: sig, Secrets: shown, MonitoringUser: cfg.MonitoringUser,
 		Embedded: embedded, Program: p.name}

@@ -155,7 +155,7 @@ func runEmulator(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer em.Close()
-	ln, err := listen(cfg.Addr, 0)
+	ln, err := listen(cfg.Addr, 0, nil)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

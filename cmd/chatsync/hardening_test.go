@@ -29,7 +29,7 @@ func TestListenerLimits(t *testing.T) {
 	}
 
 	// Headers of 64 KiB are refused with 431.
-	ln, err := listen("127.0.0.1:0", 0)
+	ln, err := listen("127.0.0.1:0", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestListenerLimits(t *testing.T) {
 // connections; idle half-open ones beyond it cost nothing until one closes.
 func TestConnectionCap(t *testing.T) {
 	const limit = 3
-	ln, err := listen("127.0.0.1:0", limit)
+	ln, err := listen("127.0.0.1:0", limit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +74,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	var idle []net.Conn
 	for range limit {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Write([]byte("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 262144\r\n\r\n")) // and no body
-		idle = append(idle, c)
+		idle = append(idle, dialIdle(t, addr))
 	}
 	defer func() {
 		for _, c := range idle {

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // Limits of every listener.
@@ -44,14 +42,15 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // listen listens on addr. With maxConns > 0 at most that many connections
 // are open at once; more wait in the kernel's accept backlog (and time out
-// there) instead of each costing a goroutine and buffers.
-func listen(addr string, maxConns int) (net.Listener, error) {
+// there) instead of each costing a goroutine and buffers. m, when not nil,
+// counts them (see limitListener).
+func listen(addr string, maxConns int, m *connMetrics) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	if maxConns > 0 {
-		ln = netutil.LimitListener(ln, maxConns)
+		ln = newLimitListener(ln, maxConns, m)
 	}
 	return ln, nil
 }
@@ -100,9 +99,9 @@ type listener struct {
 }
 
 // startListener listens on addr (named by the variable env in errors) and
-// serves h there in the background; see listen for maxConns.
-func startListener(addr, env string, maxConns int, h http.Handler, log *slog.Logger) (*listener, error) {
-	ln, err := listen(addr, maxConns)
+// serves h there in the background; see listen for maxConns and m.
+func startListener(addr, env string, maxConns int, m *connMetrics, h http.Handler, log *slog.Logger) (*listener, error) {
+	ln, err := listen(addr, maxConns, m)
 	if err != nil {
 		return nil, fmt.Errorf("listen (%s): %w", env, err)
 	}

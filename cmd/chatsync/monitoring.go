@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -49,6 +50,7 @@ type monitoringConfig struct {
 	User, Password string // both empty: the UI is off
 	ReadOnly       bool
 	Redis          asynq.RedisConnOpt
+	Metrics        *adminMetrics // counts refused requests; nil: not counted
 }
 
 // newMonitoring returns the asynqmon UI for /monitoring behind basic auth,
@@ -56,8 +58,9 @@ type monitoringConfig struct {
 // Every answer forbids framing, and a request that could change something
 // (any method but GET, HEAD and OPTIONS) must come from the UI's own
 // origin, else 403: basic auth alone does not stop a page elsewhere from
-// posting with the browser's remembered credentials. The returned function
-// closes asynqmon's Redis connections.
+// posting with the browser's remembered credentials. Both refusals are
+// counted in cfg.Metrics. The returned function closes asynqmon's Redis
+// connections.
 func newMonitoring(cfg monitoringConfig) (http.Handler, func() error) {
 	if cfg.User == "" || cfg.Password == "" {
 		return nil, func() error { return nil }
@@ -69,17 +72,63 @@ func newMonitoring(cfg monitoringConfig) (http.Handler, func() error) {
 	})
 	valid := credentialsValidator(cfg.User, cfg.Password)
 	sameOrigin := http.NewCrossOriginProtection()
-	var protected http.Handler = sameOrigin.Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
 		if u, p, ok := r.BasicAuth(); !ok || !valid(u, p) {
+			reason := refusedBadCredentials
+			if !ok {
+				reason = refusedNoCredentials
+			}
+			cfg.Metrics.refuse(reason)
 			w.Header().Set("WWW-Authenticate", `Basic realm="chatsync monitoring"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		protected.ServeHTTP(w, r)
+		if err := sameOrigin.Check(r); err != nil { // as sameOrigin.Handler answers, counted
+			cfg.Metrics.refuse(refusedCrossOrigin)
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
 	}), h.Close
+}
+
+// The reasons of chatsync_admin_refused_total.
+const (
+	refusedNoCredentials  = "no_credentials"  // 401: no basic auth, as in a browser's first request
+	refusedBadCredentials = "bad_credentials" // 401: a wrong user or password
+	refusedCrossOrigin    = "cross_origin"    // 403: a change asked for by another site's page
+)
+
+// adminMetrics counts the requests the admin listener refuses. A nil
+// *adminMetrics records nothing. It is safe for concurrent use.
+type adminMetrics struct {
+	refused *prometheus.CounterVec
+}
+
+// newAdminMetrics registers chatsync_admin_refused_total{reason} with reg,
+// every reason at 0. It returns the registry's error.
+func newAdminMetrics(reg prometheus.Registerer) (*adminMetrics, error) {
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatsync_admin_refused_total",
+		Help: "Requests the admin listener (ADMIN_ADDR) refused, by reason: no_credentials and " +
+			"bad_credentials (401 from /monitoring/'s basic auth; a browser's first request has none), " +
+			"cross_origin (403: a change asked for by another site's page).",
+	}, []string{"reason"})
+	for _, r := range []string{refusedNoCredentials, refusedBadCredentials, refusedCrossOrigin} {
+		refused.WithLabelValues(r)
+	}
+	if err := reg.Register(refused); err != nil {
+		return nil, fmt.Errorf("register admin metrics: %w", err)
+	}
+	return &adminMetrics{refused: refused}, nil
+}
+
+func (m *adminMetrics) refuse(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
 }
 
 // credentialsValidator compares user and password in constant time. It

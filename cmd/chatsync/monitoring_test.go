@@ -133,6 +133,44 @@ func TestServeMonitoringOff(t *testing.T) {
 		exchange{method: "GET", path: path, status: 404}.do(t, srv.URL)
 		exchange{method: "GET", path: path, user: "admin", pass: "", status: 404}.do(t, srv.URL)
 	}
+	// The counter is there for the rules all the same, and a 404 is no refusal.
+	exchange{method: "GET", path: "/metrics", status: 200,
+		contains: `chatsync_admin_refused_total{reason="bad_credentials"} 0`}.do(t, srv.URL)
+}
+
+// TestAdminRefusedCounted: the admin listener counts what /monitoring/
+// refuses, by reason: a request without credentials, wrong credentials,
+// a change from another site. What it lets through is not counted.
+func TestAdminRefusedCounted(t *testing.T) {
+	_, _, srv := newTestServe(t, "MONITORING_USER", "ops", "MONITORING_PASSWORD", "pw")
+	refused := func() map[string]int {
+		t.Helper()
+		n := map[string]int{}
+		for _, r := range []string{"no_credentials", "bad_credentials", "cross_origin"} {
+			n[r] = scrape(t, srv.URL+"/metrics", `chatsync_admin_refused_total{reason="`+r+`"}`)
+		}
+		return n
+	}
+	exchange{method: "GET", path: "/metrics", status: 200,
+		contains: `chatsync_admin_refused_total{reason="no_credentials"} 0`}.do(t, srv.URL)
+	evil := map[string]string{"Origin": "http://evil.example"}
+	for _, x := range []exchange{
+		{method: "GET", path: "/monitoring/", status: 401},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "guess1", status: 401},
+		{method: "GET", path: "/monitoring/api/queues", user: "root", pass: "pw", status: 401},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "guess2", status: 401},
+		{method: "POST", path: "/monitoring/api/queues/chat_read:pause", user: "ops", pass: "pw", header: evil, status: 403},
+		{method: "POST", path: "/monitoring/api/queues/chat_read:pause", user: "ops", pass: "guess3", header: evil, status: 401},
+		{method: "GET", path: "/monitoring/", user: "ops", pass: "pw", status: 200},
+		{method: "GET", path: "/monitoring/api/queues", user: "ops", pass: "pw", header: evil, status: 200},
+		{method: "GET", path: "/healthz", status: 200},
+	} {
+		x.do(t, srv.URL)
+	}
+	want := map[string]int{"no_credentials": 1, "bad_credentials": 4, "cross_origin": 1}
+	if diff := cmp.Diff(want, refused()); diff != "" {
+		t.Errorf("chatsync_admin_refused_total by reason (-want +got):\n%s", diff)
+	}
 }
 
 func TestServeMonitoringWritable(t *testing.T) {

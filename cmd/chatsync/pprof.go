@@ -22,7 +22,7 @@ func startPprof(addr string, log *slog.Logger) (stop func()) {
 	if addr == "" {
 		return func() {}
 	}
-	ln, err := listen(addr, 0)
+	ln, err := listen(addr, 0, nil)
 	if err != nil {
 		log.Error("pprof listen failed", "addr", addr, "err", err)
 		return func() {}

@@ -54,11 +54,11 @@ func runServe(ctx context.Context, p *process, args []string) error {
 		return err
 	}
 	defer closeMonitoring()
-	pub, err := startListener(cfg.HTTPAddr, "HTTP_ADDR", cfg.MaxConnections, public, log)
+	pub, err := a.startPublic(public)
 	if err != nil {
 		return err
 	}
-	adm, err := startListener(cfg.AdminAddr, "ADMIN_ADDR", 0, admin, log)
+	adm, err := startListener(cfg.AdminAddr, "ADMIN_ADDR", 0, nil, admin, log)
 	if err != nil {
 		return errors.Join(err, pub.stop(time.Second))
 	}

@@ -50,7 +50,7 @@ func runWork(ctx context.Context, p *process, args []string) error {
 	}
 	defer stop()
 	cfg, log := a.cfg, a.log
-	ln, err := listen(cfg.AdminAddr, 0)
+	ln, err := listen(cfg.AdminAddr, 0, nil)
 	if err != nil {
 		return fmt.Errorf("listen (ADMIN_ADDR): %w", err)
 	}
