@@ -78,6 +78,7 @@ func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldE
 		if len(top) != 1 {
 			return nil, nil, errors.New(`a batch has only the field "events"`)
 		}
+		raws = nil // not body: Unmarshal would write the first event over it
 		if json.Unmarshal(top[0].value, &raws) != nil {
 			return nil, nil, errors.New("events is not an array")
 		}
