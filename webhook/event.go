@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/chatsync/chatsync/tasks"
 )
 
 // App event types accepted on POST /v1/events.
@@ -103,8 +101,8 @@ func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldE
 // decodeEvent decodes one event and reports its bad fields (Index 0) in
 // stages, each only if the ones before found nothing: those of decodeKeys;
 // a field of another type (the type's struct, decoded with
-// DisallowUnknownFields); the type's problems; the task payload's own
-// rules, should they ever be stricter than these.
+// DisallowUnknownFields); the type's problems. (FuzzEventsDecode checks
+// that these are at least as strict as the task payloads' Validate.)
 func decodeEvent(raw json.RawMessage, now time.Time) (Event, []FieldError) {
 	ev, p := decodeKeys(raw)
 	if len(p) > 0 {
@@ -116,16 +114,10 @@ func decodeEvent(raw json.RawMessage, now time.Time) (Event, []FieldError) {
 	if err := dec.Decode(t); err != nil { // nothing else is left to fail
 		return ev, []FieldError{{Field: unknownField(err), Message: "is not a field of " + ev.Type}}
 	}
-	if p = t.problems(now); len(p) > 0 {
-		return ev, p
-	}
 	if len(ev.Peers) == 0 {
 		ev.Peers = nil // [] and absent mean the same
 	}
-	if fe := (*tasks.FieldError)(nil); errors.As(ev.validate(), &fe) {
-		p.add(fe.Field, fe.Problem)
-	}
-	return ev, p
+	return ev, t.problems(now)
 }
 
 // decodeKeys decodes an event object into an Event and reports every
