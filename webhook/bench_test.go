@@ -13,22 +13,25 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/chatsync/chatsync/chatapi"
 	"github.com/chatsync/chatsync/tasks"
 )
 
-// The two benchmarks compare the /callback path with its floor: the same
-// number of new tasks enqueued by a bare asynq.Client, at the same
-// concurrency (b.RunParallel, GOMAXPROCS goroutines), on Redis DB 1. Run:
+// BenchmarkCallback and BenchmarkRawEnqueue compare the /callback path with
+// its floor: the same number of new tasks enqueued by a bare asynq.Client,
+// at the same concurrency (b.RunParallel, GOMAXPROCS goroutines), on Redis
+// DB 1. Run:
 //
 //	go test -run '^$' -bench 'Callback|RawEnqueue' -benchmem -count 5 ./webhook
 //
 // The callback path is driven in process through ServeHTTP (no sockets),
 // with metrics on and logging at Info, as in production; every request is
 // an AfterSendMsg with a new MsgKey, so every one adds a task.
+// BenchmarkEvent does the same for POST /v1/events.
 //
-// Both also report cpu-ns/op, the CPU this process (not redis-server)
+// All also report cpu-ns/op, the CPU this process (not redis-server)
 // spent per operation: on a shared machine it varies far less than ns/op,
 // which is mostly waiting for Redis.
 
@@ -62,7 +65,48 @@ func benchCallbacks(b *testing.B, e *testEnv) {
 	suffix := []byte(`","MsgId":"144115233406643804-1727580296-4026038328","OnlineOnlyFlag":1,` +
 		`"SendMsgResult":0,"ErrorInfo":"send msg succeed","UnreadMsgNum":7,` +
 		`"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"red packet"}}],"CloudCustomData":"your cloud custom data"}`)
+	benchPosts(b, e, target, http.StatusOK, func(_ http.Header, body []byte, seq int64) []byte {
+		return append(strconv.AppendInt(append(body, prefix...), seq, 10), suffix...)
+	})
+	checkBenchTasks(b, e, tasks.QueueUnread)
+}
 
+// BenchmarkEvent is BenchmarkCallback for POST /v1/events: every request
+// is a signed conversation.read with a new webhook-id and peer, so every
+// one adds a task.
+//
+//	go test -run '^$' -bench 'Event' -benchmem -count 5 ./webhook
+func BenchmarkEvent(b *testing.B) {
+	e := setup(b, Config{
+		Registerer: prometheus.NewRegistry(),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:        func() time.Time { return testNow() },
+	})
+	wh, err := standardwebhooks.NewWebhook(testSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPosts(b, e, "/v1/events", http.StatusAccepted, func(h http.Header, body []byte, seq int64) []byte {
+		body = strconv.AppendInt(append(body, `{"type":"conversation.read","account":"a","peer":"p`...), seq, 10)
+		body = append(body, `","read_time":1669872000}`...)
+		id := "msg_bench" + strconv.FormatInt(seq, 10)
+		sig, err := wh.Sign(id, testNow(), body)
+		if err != nil {
+			b.Error(err)
+		}
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", strconv.FormatInt(testNow().Unix(), 10))
+		h.Set("webhook-signature", sig)
+		return body
+	})
+	checkBenchTasks(b, e, tasks.QueueRead)
+}
+
+// benchPosts posts to target on e's server in parallel, each request with
+// the body and headers next makes for a new sequence number (next appends
+// the body to the empty slice it is given), checks that every one is
+// answered with status, and reports cpu-ns/op.
+func benchPosts(b *testing.B, e *testEnv, target string, status int, next func(h http.Header, body []byte, seq int64) []byte) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -78,20 +122,19 @@ func benchCallbacks(b *testing.B, e *testEnv) {
 		rc := io.NopCloser(rd)
 		w := &discardWriter{h: http.Header{}}
 		for pb.Next() {
-			body = append(strconv.AppendInt(append(body[:0], prefix...), benchSeq.Add(1), 10), suffix...)
+			body = next(req.Header, body[:0], benchSeq.Add(1))
 			rd.Reset(body)
 			req.Body, req.ContentLength = rc, int64(len(body))
 			w.status = 0
 			e.srv.ServeHTTP(w, req)
-			if w.status != http.StatusOK {
-				b.Errorf("status %d", w.status)
+			if w.status != status {
+				b.Errorf("status %d, want %d", w.status, status)
 				return
 			}
 		}
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
-	checkBenchTasks(b, e)
 }
 
 func BenchmarkRawEnqueue(b *testing.B) {
@@ -117,13 +160,14 @@ func BenchmarkRawEnqueue(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
-	checkBenchTasks(b, e)
+	checkBenchTasks(b, e, tasks.QueueUnread)
 }
 
-// checkBenchTasks checks that every operation left one pending task.
-func checkBenchTasks(b *testing.B, e *testEnv) {
+// checkBenchTasks checks that every operation left one pending task in
+// queue.
+func checkBenchTasks(b *testing.B, e *testEnv, queue string) {
 	b.Helper()
-	info, err := e.insp.GetQueueInfo(tasks.QueueUnread)
+	info, err := e.insp.GetQueueInfo(queue)
 	if err != nil {
 		b.Fatal(err)
 	}

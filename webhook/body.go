@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -189,14 +187,4 @@ func hasNull(raw json.RawMessage) bool {
 	var elems []json.RawMessage
 	return string(raw) == "null" || raw[0] == '[' && json.Unmarshal(raw, &elems) == nil &&
 		slices.ContainsFunc(elems, func(e json.RawMessage) bool { return string(e) == "null" })
-}
-
-// unknownField returns the key that Decoder.DisallowUnknownFields rejected
-// in err, which encoding/json only says in text (json: unknown field "k").
-func unknownField(err error) string {
-	q, _ := strings.CutPrefix(err.Error(), "json: unknown field ")
-	if k, uerr := strconv.Unquote(q); uerr == nil {
-		return shortKey(k)
-	}
-	return "event"
 }

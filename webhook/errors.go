@@ -26,42 +26,31 @@ type FieldError struct {
 }
 
 // fieldErrors collects the problems of one app event; its methods add one
-// when a check fails and return the list, so that checks chain.
+// when a check fails.
 type fieldErrors []FieldError
 
-func (p *fieldErrors) add(field, msg string) *fieldErrors {
+func (p *fieldErrors) add(field, msg string) {
 	*p = append(*p, FieldError{Field: field, Message: msg})
-	return p
 }
 
 func (p fieldErrors) has(field string) bool {
 	return slices.ContainsFunc(p, func(fe FieldError) bool { return fe.Field == field })
 }
 
-// require notes a required field that is absent.
-func (p *fieldErrors) require(field string, present bool) *fieldErrors {
-	if !present {
-		p.add(field, "is missing")
-	}
-	return p
-}
-
-func (p *fieldErrors) userID(field, id string) *fieldErrors {
+func (p *fieldErrors) userID(field, id string) {
 	if err := chatapi.CheckUserID(id); err != nil {
 		p.add(field, err.Error())
 	}
-	return p
 }
 
 // count notes a list that is empty or longer than max.
-func (p *fieldErrors) count(field string, n, max int) *fieldErrors {
+func (p *fieldErrors) count(field string, n, max int) {
 	switch {
 	case n == 0:
 		p.add(field, "is empty")
 	case n > max:
 		p.add(field, fmt.Sprintf("has %d entries, more than %d", n, max))
 	}
-	return p
 }
 
 // shortKey is a key as a FieldError names it: bounded in length, and

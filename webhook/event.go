@@ -1,14 +1,11 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/chatsync/chatsync/tasks"
 )
 
 // App event types accepted on POST /v1/events.
@@ -48,17 +45,11 @@ type Event struct {
 var eventKeys = map[string]string{"type": "a string", "account": "a string", "peer": "a string",
 	"read_time": "an integer (unix seconds)", "msg_keys": "an array of strings", "peers": "an array of strings"}
 
-// eventType is one type's event, decoded from the struct of its fields
-// (pointers for the required ones, nil when absent); problems lists the
-// missing fields or else the bad values.
-type eventType interface {
-	problems(now time.Time) fieldErrors
-}
-
-var eventTypes = map[string]func() eventType{
-	EventConversationRead: func() eventType { return new(conversationRead) },
-	EventMessagesRead:     func() eventType { return new(messagesRead) },
-	EventUnreadRefresh:    func() eventType { return new(unreadRefresh) },
+// eventTypes are the fields of each event type besides "type".
+var eventTypes = map[string]struct{ required, optional []string }{
+	EventConversationRead: {required: []string{"account", "peer"}, optional: []string{"read_time"}},
+	EventMessagesRead:     {required: []string{"account", "peer", "msg_keys"}},
+	EventUnreadRefresh:    {required: []string{"account"}, optional: []string{"peers"}},
 }
 
 // decodeEvents decodes and validates the body of POST /v1/events. err is a
@@ -73,25 +64,29 @@ func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldE
 	if err != nil {
 		return nil, nil, err
 	}
-	raws := []json.RawMessage{body}
-	if slices.ContainsFunc(top, func(m member) bool { return m.key == "events" }) {
-		if len(top) != 1 {
-			return nil, nil, errors.New(`a batch has only the field "events"`)
-		}
-		if json.Unmarshal(top[0].value, &raws) != nil {
-			return nil, nil, errors.New("events is not an array")
-		}
-		switch {
-		case len(raws) == 0:
-			return nil, nil, errors.New("events is empty")
-		case len(raws) > MaxEvents:
-			return nil, nil, fmt.Errorf("events has %d entries, more than %d", len(raws), MaxEvents)
-		}
+	if !slices.ContainsFunc(top, func(m member) bool { return m.key == "events" }) {
+		ev, p := decodeEvent(body, top, now)
+		return []Event{ev}, p, nil
+	}
+	if len(top) != 1 {
+		return nil, nil, errors.New(`a batch has only the field "events"`)
+	}
+	var raws []json.RawMessage
+	if json.Unmarshal(top[0].value, &raws) != nil {
+		return nil, nil, errors.New("events is not an array")
+	}
+	switch {
+	case len(raws) == 0:
+		return nil, nil, errors.New("events is empty")
+	case len(raws) > MaxEvents:
+		return nil, nil, fmt.Errorf("events has %d entries, more than %d", len(raws), MaxEvents)
 	}
 	events = make([]Event, len(raws))
 	for i, raw := range raws {
-		var p []FieldError
-		events[i], p = decodeEvent(raw, now)
+		p := fieldErrors{{Field: "event", Message: "is not a JSON object"}}
+		if obj, err := decodeObject(raw); err == nil {
+			events[i], p = decodeEvent(raw, obj, now)
+		}
 		for _, fe := range p {
 			problems = append(problems, FieldError{Index: i, Field: fe.Field, Message: fe.Message})
 		}
@@ -99,45 +94,42 @@ func decodeEvents(body []byte, now time.Time) (events []Event, problems []FieldE
 	return events, problems, nil
 }
 
-// decodeEvent decodes one event and reports its bad fields (Index 0) in
-// stages, each only if the ones before found nothing: those of decodeKeys;
-// a field of another type (the type's struct, decoded with
-// DisallowUnknownFields); the type's problems; the task payload's own
-// rules, should they ever be stricter than these.
-func decodeEvent(raw json.RawMessage, now time.Time) (Event, []FieldError) {
-	ev, p := decodeKeys(raw)
+// decodeEvent decodes one event object, raw with members obj, and reports
+// its bad fields (Index 0) in stages, each only if the ones before found
+// nothing: those of decodeKeys; the first field of another type, or else
+// the type's missing fields; the bad values. (FuzzEventsDecode checks that
+// these are at least as strict as the task payloads' Validate.)
+func decodeEvent(raw json.RawMessage, obj []member, now time.Time) (Event, fieldErrors) {
+	ev, p := decodeKeys(raw, obj)
 	if len(p) > 0 {
 		return ev, p
 	}
-	t := eventTypes[ev.Type]()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(t); err != nil { // nothing else is left to fail
-		return ev, []FieldError{{Field: unknownField(err), Message: "is not a field of " + ev.Type}}
+	t := eventTypes[ev.Type]
+	for _, m := range obj {
+		if m.key != "type" && !slices.Contains(t.required, m.key) && !slices.Contains(t.optional, m.key) {
+			return ev, fieldErrors{{Field: m.key, Message: "is not a field of " + ev.Type}}
+		}
 	}
-	if p = t.problems(now); len(p) > 0 {
+	for _, f := range t.required {
+		if !slices.ContainsFunc(obj, func(m member) bool { return m.key == f }) {
+			p.add(f, "is missing")
+		}
+	}
+	if len(p) > 0 {
 		return ev, p
 	}
 	if len(ev.Peers) == 0 {
 		ev.Peers = nil // [] and absent mean the same
 	}
-	if fe := (*tasks.FieldError)(nil); errors.As(ev.validate(), &fe) {
-		p.add(fe.Field, fe.Problem)
-	}
-	return ev, p
+	return ev, ev.problems(now)
 }
 
-// decodeKeys decodes an event object into an Event and reports every
-// problem its keys and JSON types show: keys repeated, unknown or
-// case-folded and nulls (which encoding/json would let through), values
-// of the wrong JSON type (the first, as encoding/json reports one), and a
-// type that is missing or unknown.
-func decodeKeys(raw json.RawMessage) (Event, fieldErrors) {
-	obj, err := decodeObject(raw)
-	if err != nil {
-		return Event{}, fieldErrors{{Field: "event", Message: "is not a JSON object"}}
-	}
-	var p fieldErrors
+// decodeKeys decodes an event object (raw, with members obj) into an Event
+// and reports every problem its keys and JSON types show: keys repeated,
+// unknown or case-folded and nulls (which encoding/json would let
+// through), values of the wrong JSON type (the first, as encoding/json
+// reports one), and a type that is missing or unknown.
+func decodeKeys(raw json.RawMessage, obj []member) (ev Event, p fieldErrors) {
 	seen := make(map[string]bool, len(obj))
 	for _, m := range obj {
 		kind, known := eventKeys[m.key]
@@ -151,7 +143,6 @@ func decodeKeys(raw json.RawMessage) (Event, fieldErrors) {
 		}
 		seen[m.key] = true
 	}
-	var ev Event
 	var te *json.UnmarshalTypeError
 	if err := json.Unmarshal(raw, &ev); errors.As(err, &te) && !p.has(te.Field) {
 		p.add(te.Field, "is not "+eventKeys[te.Field])
@@ -165,42 +156,22 @@ func decodeKeys(raw json.RawMessage) (Event, fieldErrors) {
 	return ev, p
 }
 
-// conversationRead is a conversation.read event.
-type conversationRead struct {
-	Type     string  `json:"type"`
-	Account  *string `json:"account"`
-	Peer     *string `json:"peer"`
-	ReadTime int64   `json:"read_time"`
-}
-
-func (e *conversationRead) problems(now time.Time) (p fieldErrors) {
-	if p.require("account", e.Account != nil).require("peer", e.Peer != nil); p != nil {
-		return p
+// problems lists the bad values of an event whose fields are its type's.
+func (ev Event) problems(now time.Time) (p fieldErrors) {
+	p.userID("account", ev.Account)
+	if ev.Type != EventUnreadRefresh {
+		p.userID("peer", ev.Peer)
 	}
-	p.userID("account", *e.Account).userID("peer", *e.Peer)
 	switch {
-	case e.ReadTime < 0:
+	case ev.ReadTime < 0:
 		p.add("read_time", "is negative")
-	case e.ReadTime > now.Add(maxReadTimeAhead).Unix():
+	case ev.ReadTime > now.Add(maxReadTimeAhead).Unix():
 		p.add("read_time", "is more than a day in the future (unix seconds, not milliseconds)")
 	}
-	return p
-}
-
-// messagesRead is a messages.read event.
-type messagesRead struct {
-	Type    string    `json:"type"`
-	Account *string   `json:"account"`
-	Peer    *string   `json:"peer"`
-	MsgKeys *[]string `json:"msg_keys"`
-}
-
-func (e *messagesRead) problems(time.Time) (p fieldErrors) {
-	if p.require("account", e.Account != nil).require("peer", e.Peer != nil).require("msg_keys", e.MsgKeys != nil); p != nil {
-		return p
+	if ev.Type == EventMessagesRead {
+		p.count("msg_keys", len(ev.MsgKeys), MaxEventMsgKeys)
 	}
-	p.userID("account", *e.Account).userID("peer", *e.Peer).count("msg_keys", len(*e.MsgKeys), MaxEventMsgKeys)
-	for i, k := range *e.MsgKeys {
+	for i, k := range ev.MsgKeys {
 		switch {
 		case k == "":
 			p.add(fmt.Sprintf("msg_keys[%d]", i), "is empty")
@@ -208,25 +179,10 @@ func (e *messagesRead) problems(time.Time) (p fieldErrors) {
 			p.add(fmt.Sprintf("msg_keys[%d]", i), fmt.Sprintf("is longer than %d bytes", MaxMsgKeyLen))
 		}
 	}
-	return p
-}
-
-// unreadRefresh is an unread.refresh event.
-type unreadRefresh struct {
-	Type    string   `json:"type"`
-	Account *string  `json:"account"`
-	Peers   []string `json:"peers"`
-}
-
-func (e *unreadRefresh) problems(time.Time) (p fieldErrors) {
-	if p.require("account", e.Account != nil); p != nil {
-		return p
+	if len(ev.Peers) > 0 {
+		p.count("peers", len(ev.Peers), MaxEventPeers)
 	}
-	p.userID("account", *e.Account)
-	if len(e.Peers) > 0 {
-		p.count("peers", len(e.Peers), MaxEventPeers)
-	}
-	for i, peer := range e.Peers {
+	for i, peer := range ev.Peers {
 		p.userID(fmt.Sprintf("peers[%d]", i), peer)
 	}
 	return p

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -77,7 +78,7 @@ func (s *Server) acceptEvents(r *http.Request, id string, events []Event, proble
 		if err := xs[i].Validate(); err != nil {
 			results[i] = resultInvalid
 			return nil, results, &httpError{status: http.StatusBadRequest, msg: "invalid events",
-				details: []FieldError{{Index: i, Field: "event", Message: err.Error()}}}
+				details: []FieldError{inputProblem(i, err)}}
 		}
 	}
 	res, err := s.acceptAll(r.Context(), xs)
@@ -96,6 +97,15 @@ func (s *Server) acceptEvents(r *http.Request, id string, events []Event, proble
 		}
 	}
 	return ids, results, nil
+}
+
+// inputProblem is the problem of the index-th event, whose input is
+// invalid (err): the payload's field when err names one, else the event.
+func inputProblem(index int, err error) FieldError {
+	if fe := (*tasks.FieldError)(nil); errors.As(err, &fe) {
+		return FieldError{Index: index, Field: fe.Field, Message: fe.Problem}
+	}
+	return FieldError{Index: index, Field: "event", Message: err.Error()}
 }
 
 func fill(s []string, v string) {
@@ -139,15 +149,4 @@ func (ev Event) readReceipt() tasks.ReadReceipt {
 
 func (ev Event) unread() tasks.Unread {
 	return tasks.Unread{Account: ev.Account, Peers: ev.Peers, RefreshTotal: len(ev.Peers) == 0, Source: ev.source()}
-}
-
-// validate runs the Validate method of the event's task payload.
-func (ev Event) validate() error {
-	switch ev.Type {
-	case EventConversationRead:
-		return ev.setRead().Validate()
-	case EventMessagesRead:
-		return ev.readReceipt().Validate()
-	}
-	return ev.unread().Validate()
 }

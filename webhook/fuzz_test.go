@@ -53,11 +53,15 @@ func FuzzCallbackDecode(f *testing.F) {
 	})
 }
 
-// FuzzEventsDecode: decodeEvents never panics; what it accepts makes tasks
-// and survives a round trip as a batch.
+// FuzzEventsDecode: decodeEvents never panics and leaves the body as it
+// was; what it accepts makes tasks and survives a round trip as a batch.
 func FuzzEventsDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
+		orig := string(body)
 		events, problems, err := decodeEvents(body, testNow())
+		if string(body) != orig {
+			t.Fatalf("decodeEvents changed the body %q to %q", orig, body)
+		}
 		if err != nil || len(problems) > 0 {
 			for _, p := range problems {
 				if p.Index < 0 || p.Index >= max(len(events), 1) || p.Field == "" || p.Message == "" {
