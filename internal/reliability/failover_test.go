@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsync/chatsync/chatapi"
 )
 
 // TestSentinelFailover runs serve and two workers on a redis-sentinel://
@@ -108,6 +113,7 @@ func testFailover(t *testing.T, bin string, wait int) {
 	}
 	if res.LostCount() > 0 {
 		logArchived(t, h)
+		logLostState(t, h, res)
 	}
 	if long() && held > 0 {
 		// asynq retries a task whose lease expired 60 to 120 s later.
@@ -150,13 +156,16 @@ func waitSettled(t *testing.T, h *Harness, l *Ledger) (Result, int) {
 	if err != nil {
 		t.Errorf("tasks still to run 30 s after the failovers: %+v: %v", q, err)
 	}
-	active, err := h.ActiveEffects()
+	active, err := h.ActiveConversations()
 	if err != nil {
 		t.Fatal(err)
 	}
 	held := 0
 	for e, n := range res.Lost {
-		held += min(n, active[e])
+		conv, _ := splitKey(e.Key)
+		if e.API == chatapi.APISetMsgRead && active[conv] > 0 {
+			held += n
+		}
 	}
 	t.Logf("queues %+v", q)
 	return res, held
@@ -294,4 +303,29 @@ func since(from, t time.Time) time.Duration {
 		return -1
 	}
 	return t.Sub(from).Round(time.Millisecond)
+}
+
+// logLostState logs, for up to 5 lost set-read effects, the conversation's
+// read state on the current primary (want, done, gen; none: the input's
+// writes are gone, whereas a pending want means its task was lost).
+func logLostState(t *testing.T, h *Harness, res Result) {
+	t.Helper()
+	ctx := context.Background()
+	primary, _, err := h.HA.Roles(ctx)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	rdb := redis.NewClient(primary.Options())
+	defer rdb.Close()
+	n := 0
+	for e := range res.Lost {
+		if n++; n > 5 || e.API != chatapi.APISetMsgRead {
+			continue
+		}
+		conv, _ := splitKey(e.Key)
+		account, peer, _ := strings.Cut(conv, "\x00")
+		state, err := rdb.HGetAll(ctx, "chatsync:{"+account+"}:read:"+peer).Result()
+		t.Logf("lost %s: read state on the primary %v (%v)", e, state, err)
+	}
 }

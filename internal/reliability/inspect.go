@@ -110,21 +110,24 @@ func (h *Harness) Tasks(state string) ([]*asynq.TaskInfo, error) {
 	return out, nil
 }
 
-// ActiveEffects returns the effects of the set-read tasks that are active:
-// leased by a worker. After a Redis failover some stay active until asynq's
-// recoverer finds their lease expired, 60 to 120 s later, and retries them.
-func (h *Harness) ActiveEffects() (map[Effect]int, error) {
+// ActiveConversations counts the set-read tasks that are active (leased by
+// a worker) by conversation ("account\x00peer", as in an Effect's Key).
+// After a Redis failover some stay active until asynq's recoverer finds
+// their lease expired, 60 to 120 s later, and retries them. A task names
+// its conversation, not a read point: it applies whatever is pending
+// there.
+func (h *Harness) ActiveConversations() (map[string]int, error) {
 	ts, err := h.Tasks("active")
 	if err != nil {
 		return nil, err
 	}
-	out := map[Effect]int{}
+	out := map[string]int{}
 	for _, t := range ts {
-		var p tasks.SetRead
+		var p struct{ Account, Peer string }
 		if t.Type != tasks.TypeSetRead || json.Unmarshal(t.Payload, &p) != nil {
 			continue
 		}
-		out[SetReadEffect(p.Account, p.Peer, p.ReadTime)]++
+		out[p.Account+"\x00"+p.Peer]++
 	}
 	return out, nil
 }
