@@ -358,6 +358,7 @@ type Intake struct {
 	tasks        Builder
 	waitReplicas int
 	waitTimeout  time.Duration
+	replicas     onlineReplicas // with waitReplicas (see replicas.go)
 	metrics      *IntakeMetrics
 	traced       bool // carry the caller's trace context (see trace.go)
 }
@@ -368,9 +369,10 @@ type IntakeConfig struct {
 	Enqueuer Enqueuer // usually an *asynq.Client on the same Redis
 	Tasks    Builder
 	// WaitReplicas, when above 0, makes Accept succeed only after Redis's
-	// WAIT confirms that this many replicas have the input's writes, within
-	// WaitTimeout (default 1 s): a failover then cannot lose an accepted
-	// input.
+	// WAIT confirms that every replica the primary has online, and at
+	// least this many, have the input's writes, within WaitTimeout
+	// (default 1 s): a failover to any of them then cannot lose an
+	// accepted input (see replicas.go).
 	WaitReplicas int
 	WaitTimeout  time.Duration
 	// Metrics, when set, counts accepted inputs per API and how many joined
@@ -623,8 +625,8 @@ func (in *Intake) taskList(b Builder, x Input, m mark) ([]*asynq.Task, []string,
 	return ts, ids, nil
 }
 
-// confirm makes sure, with WaitReplicas, that that many replicas have the
-// input: it writes its de-duplication mark (value for window; with window
+// confirm makes sure, with WaitReplicas, that the replicas online (at
+// least WaitReplicas of them; see replicasToWait) have the input: it writes its de-duplication mark (value for window; with window
 // 0 it rewrites the mark as it is) and WAITs on the same connection. Redis
 // replicates in order, so the replicas then have every earlier write of the
 // input too, its tasks included (enqueued on other connections, but
@@ -633,6 +635,7 @@ func (in *Intake) confirm(ctx context.Context, key, value string, window time.Du
 	if in.waitReplicas == 0 {
 		return nil
 	}
+	need := in.replicasToWait(ctx)
 	var wait *redis.Cmd
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if window > 0 {
@@ -642,14 +645,16 @@ func (in *Intake) confirm(ctx context.Context, key, value string, window time.Du
 		}
 		// Pipeliner lacks Wait. The reply comes within the connection's
 		// read timeout (3 s by default), which MaxWaitTimeout stays below.
-		wait = p.Do(ctx, "wait", in.waitReplicas, in.waitTimeout.Milliseconds())
+		wait = p.Do(ctx, "wait", need, in.waitTimeout.Milliseconds())
 		return nil
 	})
 	if err != nil {
+		in.replicas.at.Store(0) // perhaps a failover: count the new primary's
 		return fmt.Errorf("accept input: %w", err)
 	}
-	if n, _ := wait.Int64(); n < int64(in.waitReplicas) {
-		return fmt.Errorf("%w (%d of %d within %v)", ErrNotReplicated, n, in.waitReplicas, in.waitTimeout)
+	if n, _ := wait.Int64(); n < int64(need) {
+		in.replicas.at.Store(0) // a replica may have gone: count again
+		return fmt.Errorf("%w (%d of %d within %v)", ErrNotReplicated, n, need, in.waitTimeout)
 	}
 	return nil
 }

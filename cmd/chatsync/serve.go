@@ -15,8 +15,8 @@ are in Redis; run 'chatsync work' to process them.
 Environment (required: REDIS_URL, CHAT_SDKAPPID, CHAT_CALLBACK_TOKEN or CHAT_CALLBACK_INSECURE):
   REDIS_URL               redis://[user:password@]host:port/db, rediss://… (Redis >= 6.2) or
                           redis-sentinel://[user:password@]host:port[,host:port…][/db]?master=NAME
-  REDIS_WAIT_REPLICAS     acknowledge only once WAIT confirms this many replicas have the
-                          tasks (default 0: no WAIT)
+  REDIS_WAIT_REPLICAS     acknowledge only once WAIT confirms every online replica, and at
+                          least this many, have the tasks (default 0: no WAIT)
   REDIS_WAIT_TIMEOUT      how long that WAIT may take before the request fails (default 1s)
   HTTP_ADDR               public listen address (default :8080)
   ADMIN_ADDR              admin listen address: /metrics, /healthz, /readyz, /monitoring/
