@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Measures what REDIS_WAIT_REPLICAS=1 costs ingest: starts a Redis primary
-# with one replica (AOF everysec, as in production), and two chatsync serve
+# with one replica, or -r N (AOF everysec, as in production; serve then
+# waits for every one of them), and two chatsync serve
 # processes on it, one with REDIS_WAIT_REPLICAS=0 and one with 1; then, at
 # each concurrency, loadgen fires the benchmark's callback mix at each in
 # turn (closed loop) and prints req/s and acknowledgement latency side by
 # side. Everything runs on loopback and is stopped at the end.
 #
-#   scripts/waitbench.sh [-s seconds] [concurrency…]   (default: 8 s; 1 8 32)
+#   scripts/waitbench.sh [-s seconds] [-r replicas] [concurrency…]   (default: 8 s; 1; 1 8 32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=waitbench
@@ -14,7 +15,9 @@ tag=waitbench
 need_pkg redis-server redis-server
 
 secs=8
+replicas=1
 if [ "${1:-}" = -s ]; then secs=$2; shift 2; fi
+if [ "${1:-}" = -r ]; then replicas=$2; shift 2; fi
 conc=${*:-1 8 32}
 
 tmp=$(mktemp -d)
@@ -32,17 +35,20 @@ go build -o "$tmp/chatsync" ./cmd/chatsync
 go build -o "$tmp/loadgen" ./cmd/loadgen
 
 primary=$(free_port)
-replica=$(free_port)
-for p in "$primary" "$replica"; do
+nodes=("$primary")
+for _ in $(seq 1 "$replicas"); do nodes+=("$(free_port)"); done
+for p in "${nodes[@]}"; do
 	args=(--port "$p" --bind 127.0.0.1 --dir "$tmp" --dbfilename "dump-$p.rdb" --save ""
 		--appendonly yes --appendfilename "aof-$p" --appenddirname "aof-$p" --appendfsync everysec
 		--maxmemory-policy noeviction --daemonize yes --pidfile "$tmp/redis-$p.pid" --logfile "$tmp/redis-$p.log")
-	[ "$p" = "$replica" ] && args+=(--replicaof 127.0.0.1 "$primary")
+	[ "$p" != "$primary" ] && args+=(--replicaof 127.0.0.1 "$primary")
 	redis-server "${args[@]}"
 done
-for _ in $(seq 1 100); do
-	redis-cli -p "$replica" info replication 2>/dev/null | grep -q 'master_link_status:up' && break
-	sleep 0.1
+for p in "${nodes[@]:1}"; do
+	for _ in $(seq 1 100); do
+		redis-cli -p "$p" info replication 2>/dev/null | grep -q 'master_link_status:up' && break
+		sleep 0.1
+	done
 done
 
 rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
@@ -63,7 +69,7 @@ for port in "${ports[@]}"; do
 	for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
 done
 
-echo "waitbench: primary + 1 replica (AOF everysec), $secs s per phase, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+echo "waitbench: primary + $replicas replica(s) (AOF everysec), $secs s per phase, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 for c in $conc; do
 	for w in 0 1; do
 		printf 'REDIS_WAIT_REPLICAS=%s ' "$w"
