@@ -101,7 +101,10 @@ func TestWaitForEveryOnlineReplica(t *testing.T) {
 
 	stopped := time.Now()
 	acceptedWithin(8*time.Second, "one replica stopped for long")
-	if d := time.Since(stopped); d < 2*time.Second {
+	// Redis counts lag in whole seconds since the replica's last
+	// acknowledgement, which it sends every second: a lag above 2 can come
+	// just over 1 s after the stop, not sooner.
+	if d := time.Since(stopped); d < time.Second {
 		t.Errorf("accepted %v after the replica stopped: its lag cannot have exceeded 2 s", d)
 	}
 	if err := replicas[1].Kill(); err != nil {
